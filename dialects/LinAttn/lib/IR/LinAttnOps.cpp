@@ -311,10 +311,6 @@ static LogicalResult verifyOptions(AttentionOp op) {
     if (decay.isDeltaRule())
       return op.emitOpError() << "normalization 'katharopoulos' is not "
                                  "defined for the delta rules";
-    if (fm == FeatureMapKind::Identity)
-      return op.emitOpError()
-             << "normalization 'katharopoulos' needs a non-negative feature "
-                "map (elu_plus_one or relu), got 'identity'";
     double eps = op.getEps().convertToDouble();
     if (!(eps > 0.0) || !std::isfinite(eps))
       return op.emitOpError()

@@ -26,7 +26,9 @@ def LinAttn_FeatureMapKind : I32EnumAttr<"FeatureMapKind",
   let genSpecializedAttr = 0;
 }
 def LinAttn_FeatureMapKindAttr
-    : EnumAttr<LinAttn_Dialect, LinAttn_FeatureMapKind, "feature_map">;
+    : EnumAttr<LinAttn_Dialect, LinAttn_FeatureMapKind, "feature_map"> {
+  let assemblyFormat = "`<` $value `>`";
+}
 
 //===----------------------------------------------------------------------===//
 // Decays and gates (MATH.md sections 4 and 5)
@@ -66,7 +68,9 @@ def LinAttn_Normalization : I32EnumAttr<"Normalization",
   let genSpecializedAttr = 0;
 }
 def LinAttn_NormalizationAttr
-    : EnumAttr<LinAttn_Dialect, LinAttn_Normalization, "norm">;
+    : EnumAttr<LinAttn_Dialect, LinAttn_Normalization, "norm"> {
+  let assemblyFormat = "`<` $value `>`";
+}
 
 def LinAttn_Layout : I32EnumAttr<"Layout", "memory order of q/k/v/o", [
       I32EnumAttrCase<"BHTD", 0, "bhtd">,
@@ -75,7 +79,9 @@ def LinAttn_Layout : I32EnumAttr<"Layout", "memory order of q/k/v/o", [
   let cppNamespace = "::mlir::linattn";
   let genSpecializedAttr = 0;
 }
-def LinAttn_LayoutAttr : EnumAttr<LinAttn_Dialect, LinAttn_Layout, "layout">;
+def LinAttn_LayoutAttr : EnumAttr<LinAttn_Dialect, LinAttn_Layout, "layout"> {
+  let assemblyFormat = "`<` $value `>`";
+}
 
 def LinAttn_StateLayout : I32EnumAttr<"StateLayout",
     "layout of the initial/final state", [
@@ -86,6 +92,8 @@ def LinAttn_StateLayout : I32EnumAttr<"StateLayout",
   let genSpecializedAttr = 0;
 }
 def LinAttn_StateLayoutAttr
-    : EnumAttr<LinAttn_Dialect, LinAttn_StateLayout, "state_layout">;
+    : EnumAttr<LinAttn_Dialect, LinAttn_StateLayout, "state_layout"> {
+  let assemblyFormat = "`<` $value `>`";
+}
 
 #endif // LINATTN_DIALECT_LINATTN_IR_LINATTNENUMS_TD

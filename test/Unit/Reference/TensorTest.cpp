@@ -1,0 +1,52 @@
+//===- TensorTest.cpp - Tensor and error metrics ---------------*- C++ -*-===//
+//
+// Part of the linattn project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "linattn/Reference/Reference.h"
+
+#include "gtest/gtest.h"
+
+#include <cmath>
+
+using namespace linattn::reference;
+
+TEST(Tensor, ShapeAndIndexing) {
+  Tensor t({2, 3, 4}, 1.5);
+  EXPECT_EQ(t.numel(), 24);
+  EXPECT_EQ(t.data.size(), 24u);
+  EXPECT_EQ(t.dim(1), 3);
+  t.at({1, 2, 3}) = 9.0;
+  EXPECT_EQ(t.data.back(), 9.0);
+  t.at({0, 1, 2}) = -2.0;
+  EXPECT_EQ(t.data[6], -2.0);
+  const Tensor &c = t;
+  EXPECT_EQ(c.at({0, 0, 0}), 1.5);
+  EXPECT_EQ(Tensor().numel(), 1);
+  EXPECT_EQ(Tensor({3, 0}).numel(), 0);
+  EXPECT_EQ(formatShape({2, 4, 17}), "[2, 4, 17]");
+  EXPECT_EQ(formatShape({}), "[]");
+}
+
+TEST(Tensor, ErrorMetrics) {
+  Tensor ref({4}), x({4});
+  ref.data = {3.0, 0.0, 4.0, 0.0};
+  x.data = {3.0, 0.5, 4.0, 0.0};
+  EXPECT_DOUBLE_EQ(ratio(x, ref), 0.1);
+  EXPECT_DOUBLE_EQ(maxAbsDiff(x, ref), 0.5);
+  EXPECT_EQ(ratio(ref, ref), 0.0);
+  EXPECT_TRUE(std::isinf(ratio(Tensor({3}), ref)));
+  EXPECT_TRUE(std::isinf(maxAbsDiff(Tensor({2, 2}), ref)));
+  Tensor zero({2}), small({2});
+  small.data = {3e-3, 4e-3};
+  EXPECT_DOUBLE_EQ(ratio(small, zero), 5e-3) << "absolute error for zero ref";
+  x.data[2] = std::nan("");
+  EXPECT_TRUE(std::isnan(ratio(x, ref)));
+  EXPECT_TRUE(std::isnan(maxAbsDiff(x, ref)));
+}
+
+TEST(Tensor, Names) {
+  EXPECT_STREQ(decayKindName(DecayKind::GatedDelta), "gated_delta");
+  EXPECT_STREQ(featureMapName(FeatureMap::HedgehogJoint), "hedgehog_joint");
+}
