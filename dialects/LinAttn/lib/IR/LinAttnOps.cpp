@@ -153,12 +153,16 @@ static LogicalResult verifyInputs(AttentionOp op) {
                             << d.keyDim << " and " << k[3];
   for (auto [name, heads] : {std::pair<StringRef, int64_t>{"q", d.numQHeads},
                              {"k", d.numKHeads},
-                             {"v", d.numVHeads}})
-    if (heads < 1 || d.numHeads % heads != 0)
+                             {"v", d.numVHeads}}) {
+    if (heads < 1)
+      return op.emitOpError() << "'" << name << "' must have at least one "
+                              << "head, got " << heads;
+    if (d.numHeads % heads != 0)
       return op.emitOpError()
              << "the head count of '" << name << "' (" << heads
              << ") must divide the number of heads H = " << d.numHeads
              << " (grouped-query/value attention)";
+  }
   return success();
 }
 

@@ -533,3 +533,21 @@ func.func @negative_feature_map_61(%x: tensor<2x4x8x16xf32>) {
   %r = linattn.feature_map %x {kind = #linattn.feature_map<relu>} : tensor<2x4x8x16xf32> -> tensor<2x4x8x16xbf16>
   return
 }
+
+// -----
+
+// A head dim of zero is not a problem size.
+func.func @negative_attention_zero_heads(%q: tensor<1x0x8x4xf32>) {
+  // expected-error @below {{'q' must have at least one head, got 0}}
+  %o, %s = linattn.attention %q, %q, %q : tensor<1x0x8x4xf32>, tensor<1x0x8x4xf32>, tensor<1x0x8x4xf32> -> tensor<1x0x8x4xf32>, tensor<1x0x4x4xf32>
+  return
+}
+
+// -----
+
+// Element types outside f16/bf16/f32/f64 are rejected by the type constraint.
+func.func @negative_attention_integer_inputs(%q: tensor<1x2x8x4xi32>) {
+  // expected-error @below {{operand #0 must be ranked tensor of 16-bit float or bfloat16 type or 32-bit float or 64-bit float values}}
+  %o, %s = linattn.attention %q, %q, %q : tensor<1x2x8x4xi32>, tensor<1x2x8x4xi32>, tensor<1x2x8x4xi32> -> tensor<1x2x8x4xi32>, tensor<1x2x4x4xf32>
+  return
+}
