@@ -49,6 +49,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -108,6 +109,10 @@ enum class Form { Recurrent, Parallel, Chunked };
 
 /// snake_case name of a decay kind ("none", "gated_delta", ...).
 const char *decayKindName(DecayKind kind);
+/// Every decay kind, in declaration order.
+std::vector<DecayKind> allDecayKinds();
+/// The decay kind named `name` (as decayKindName() spells it), if any.
+std::optional<DecayKind> parseDecayKind(const std::string &name);
 /// snake_case name of a feature map ("elu_plus_one", "hedgehog_joint", ...).
 const char *featureMapName(FeatureMap map);
 
@@ -218,6 +223,40 @@ double ratio(const Tensor &x, const Tensor &ref);
 /// max |x - ref| over all elements; +inf on a shape mismatch, NaN if any
 /// difference is NaN, 0 for empty tensors.
 double maxAbsDiff(const Tensor &x, const Tensor &ref);
+
+//===----------------------------------------------------------------------===//
+// Random problems (tests, tools and benchmarks)
+//===----------------------------------------------------------------------===//
+
+/// Problem sizes of a random problem.
+struct RandomDims {
+  int64_t batch = 1;
+  int64_t hq = 2;
+  int64_t hk = 2;
+  int64_t hv = 2;
+  int64_t seqLen = 16;
+  int64_t dk = 4;
+  int64_t dv = 3;
+};
+
+/// Options for randomInputs().
+struct RandomOptions {
+  /// Random initial state (and normalizer when `normalizer` is set).
+  bool initialState = true;
+  /// Positive (elu+1) queries and keys, as the normalized form requires.
+  bool positive = false;
+  /// Also draw a positive initial normalizer.
+  bool normalizer = false;
+};
+
+/// Tensor with i.i.d. N(0, scale^2) entries.
+Tensor randn(std::vector<int64_t> shape, std::mt19937_64 &rng,
+             double scale = 1.0);
+
+/// Random inputs for `kind` following MATH.md 9.7: q, k ~ N(0, 1) / 2,
+/// gates logsigmoid(randn) / 16, delta keys L2-normalized, beta in (0, 1).
+Inputs randomInputs(DecayKind kind, const RandomDims &d, uint64_t seed,
+                    const RandomOptions &opts = RandomOptions());
 
 } // namespace linattn::reference
 

@@ -13,11 +13,6 @@
 
 namespace linattn::reference::testutil {
 
-std::vector<DecayKind> allDecayKinds() {
-  return {DecayKind::None,   DecayKind::Constant, DecayKind::Scalar,
-          DecayKind::Vector, DecayKind::Delta,    DecayKind::GatedDelta};
-}
-
 std::vector<FormCase> allForms() {
   return {
       {Form::Recurrent, 64, "recurrent"}, {Form::Parallel, 64, "parallel"},
@@ -46,87 +41,11 @@ Inputs oneHead(const std::vector<std::vector<double>> &q,
   return in;
 }
 
-Tensor randn(std::vector<int64_t> shape, std::mt19937_64 &rng, double scale) {
-  Tensor t(std::move(shape));
-  std::normal_distribution<double> dist(0.0, 1.0);
-  for (double &x : t.data)
-    x = scale * dist(rng);
-  return t;
-}
-
 Tensor fromValues(std::vector<int64_t> shape, std::vector<double> values) {
   Tensor t(std::move(shape));
   EXPECT_EQ(t.data.size(), values.size()) << "fromValues: size mismatch";
   t.data = std::move(values);
   return t;
-}
-
-/// Stable logsigmoid (MATH.md 4.c).
-static double logSigmoid(double x) {
-  return std::min(x, 0.0) - std::log1p(std::exp(-std::fabs(x)));
-}
-
-/// L2-normalizes every row of the last dimension.
-static void normalizeRows(Tensor &t) {
-  int64_t d = t.shape.back();
-  for (size_t r = 0; r < t.data.size(); r += static_cast<size_t>(d)) {
-    double sq = 0.0;
-    for (int64_t i = 0; i < d; ++i)
-      sq += t.data[r + i] * t.data[r + i];
-    for (int64_t i = 0; i < d; ++i)
-      t.data[r + i] /= std::sqrt(sq) + 1e-12;
-  }
-}
-
-/// Random gate for `kind` (logsigmoid(randn) / 16), or nothing.
-static std::optional<Tensor> randomGate(DecayKind kind, const Dims &d,
-                                        int64_t heads, std::mt19937_64 &rng) {
-  std::vector<int64_t> shape;
-  if (kind == DecayKind::Constant)
-    shape = {heads};
-  else if (kind == DecayKind::Scalar || kind == DecayKind::GatedDelta)
-    shape = {d.batch, heads, d.seqLen};
-  else if (kind == DecayKind::Vector)
-    shape = {d.batch, heads, d.seqLen, d.dk};
-  else
-    return std::nullopt;
-  Tensor g = randn(shape, rng);
-  for (double &x : g.data)
-    x = logSigmoid(x) / 16.0;
-  return g;
-}
-
-Inputs randomInputs(DecayKind kind, const Dims &d, uint64_t seed,
-                    const RandomOptions &opts) {
-  std::mt19937_64 rng(seed);
-  int64_t heads = std::max({d.hq, d.hk, d.hv});
-  Inputs in;
-  in.q = randn({d.batch, d.hq, d.seqLen, d.dk}, rng, 0.5);
-  in.k = randn({d.batch, d.hk, d.seqLen, d.dk}, rng, 0.5);
-  in.v = randn({d.batch, d.hv, d.seqLen, d.dv}, rng);
-  if (opts.positive) {
-    EXPECT_EQ(applyFeatureMap(FeatureMap::EluPlusOne, in.q, in.q), "");
-    EXPECT_EQ(applyFeatureMap(FeatureMap::EluPlusOne, in.k, in.k), "");
-  }
-  bool delta = kind == DecayKind::Delta || kind == DecayKind::GatedDelta;
-  if (delta) {
-    normalizeRows(in.q);
-    normalizeRows(in.k);
-    Tensor beta = randn({d.batch, heads, d.seqLen}, rng);
-    for (double &x : beta.data)
-      x = 1.0 / (1.0 + std::exp(-x));
-    in.beta = beta;
-  }
-  in.gate = randomGate(kind, d, heads, rng);
-  if (opts.initialState)
-    in.initialState = randn({d.batch, heads, d.dk, d.dv}, rng);
-  if (opts.normalizer) {
-    Tensor z = randn({d.batch, heads, d.dk}, rng);
-    for (double &x : z.data)
-      x = std::fabs(x) + 0.5;
-    in.initialNormalizer = z;
-  }
-  return in;
 }
 
 Spec makeSpec(DecayKind kind, bool normalized) {

@@ -22,29 +22,8 @@
 
 namespace linattn::reference::testutil {
 
-/// Problem sizes of a random test problem.
-struct Dims {
-  int64_t batch = 1;
-  int64_t hq = 2;
-  int64_t hk = 2;
-  int64_t hv = 2;
-  int64_t seqLen = 16;
-  int64_t dk = 4;
-  int64_t dv = 3;
-};
-
-/// Options for randomInputs().
-struct RandomOptions {
-  /// Random initial state (and normalizer when `normalizer` is set).
-  bool initialState = true;
-  /// Positive (elu+1) queries and keys, as the normalized form requires.
-  bool positive = false;
-  /// Also draw a positive initial normalizer.
-  bool normalizer = false;
-};
-
-/// Every decay kind, for parameterized tests.
-std::vector<DecayKind> allDecayKinds();
+/// Problem sizes of a random test problem (see reference::randomInputs).
+using Dims = RandomDims;
 
 /// One way of evaluating a problem.
 struct FormCase {
@@ -61,17 +40,8 @@ Inputs oneHead(const std::vector<std::vector<double>> &q,
                const std::vector<std::vector<double>> &k,
                const std::vector<std::vector<double>> &v);
 
-/// Tensor with i.i.d. N(0, scale^2) entries.
-Tensor randn(std::vector<int64_t> shape, std::mt19937_64 &rng,
-             double scale = 1.0);
-
 /// Tensor with the given shape and values (sizes must match).
 Tensor fromValues(std::vector<int64_t> shape, std::vector<double> values);
-
-/// Random inputs for `kind` following MATH.md 9.7: q, k ~ N(0, 1) / 2,
-/// gates logsigmoid(randn) / 16, delta keys L2-normalized, beta in (0, 1).
-Inputs randomInputs(DecayKind kind, const Dims &d, uint64_t seed,
-                    const RandomOptions &opts = RandomOptions());
 
 /// A spec for `kind` (optionally normalized with eps = 1e-6).
 Spec makeSpec(DecayKind kind, bool normalized = false);
