@@ -10,6 +10,7 @@
 #define LINATTN_INITALL_H
 
 #include "linattn/Dialect/LinAttn/IR/LinAttnDialect.h"
+#include "linattn/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -30,7 +31,10 @@ inline void registerAllDialects(DialectRegistry &registry) {
 
 /// Registers the upstream passes and (as they are added) linattn's own
 /// passes and pipelines.
-inline void registerAllPasses() { mlir::registerAllPasses(); }
+inline void registerAllPasses() {
+  mlir::registerAllPasses();
+  registerTransformsPasses();
+}
 
 } // namespace mlir::linattn
 

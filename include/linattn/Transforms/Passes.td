@@ -1,0 +1,87 @@
+//===- Passes.td - linattn transformation passes ------------*- tablegen -*-===//
+//
+// Part of the linattn project.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LINATTN_TRANSFORMS_PASSES_TD
+#define LINATTN_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def LinAttnChunk : Pass<"linattn-chunk"> {
+  let summary = "Rewrite linattn.attention into the chunked form (MATH.md 6)";
+  let description = [{
+    Replaces every `linattn.attention` op by explicit loops: over sequences
+    (batch entries, or the packed sequences of `offsets`) and heads, then
+    over chunks of `chunk-size` tokens carrying the state S in an fp32
+    scratch buffer. Each chunk step loads Q, K, V (elementwise feature map,
+    query scale and the dtype conversion fused into the load; rows past the
+    end of the sequence are zero), builds the chunk-local cumulative
+    log-decays, and computes
+
+      P = Q·Kᵀ (masked, decayed), O = P·V + diag(γq)·Q·S,
+      S ← γc·S + (diag(γk)·K)ᵀ·V
+
+    with `linalg.matmul` on static-shaped scratch buffers, so a later stage
+    can tile them for the target. Vector gates use secondary chunking with
+    `sub-chunk-size` (MATH.md 6.3); the normalized form carries the
+    normalizer as an extra value column (MATH.md 6.4).
+
+    A matmul whose left operand is lower triangular carries
+    `linattn.lower_triangular_lhs`; one whose result is masked to its lower
+    triangle afterwards carries `linattn.lower_triangular_result` (entries
+    strictly above the diagonal tiles may be left unspecified). Target
+    lowerings may use them to skip work.
+
+    Results that are only materialized into a memref destination
+    (`bufferization.materialize_in_destination`) are written there directly.
+  }];
+  let options = [
+    Option<"chunkSize", "chunk-size", "int64_t", /*default=*/"0",
+           "Chunk size C (0: the op's chunking attribute, else 64)">,
+    Option<"subChunkSize", "sub-chunk-size", "int64_t", /*default=*/"0",
+           "Secondary chunk size for vector gates (0: the op's, else 16)">,
+    Option<"padTo", "pad-to", "int64_t", /*default=*/"16",
+           "Pad the column dims of scratch buffers to a multiple of this">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::linalg::LinalgDialect", "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
+def LinAttnCPUVectorize : Pass<"linattn-cpu-vectorize"> {
+  let summary = "Register-tile the chunk matmuls into vector FMA micro-kernels";
+  let description = [{
+    Rewrites every `linalg.matmul` on static-shaped memrefs into a
+    register-blocked micro-kernel in the vector dialect: an mr × nr block of
+    the result lives in vector registers (nr/W vectors of W lanes per row)
+    across the whole reduction loop; each reduction step loads nr elements
+    of a row of B as vectors, broadcasts mr elements of a column of A and
+    issues mr·nr/W `vector.fma`s. Remainder rows and columns get their own
+    smaller blocks. The triangular hints of `--linattn-chunk` shorten the
+    reduction or skip column blocks. A zero `linalg.fill` of the result right
+    before the matmul is folded into the accumulator initialization.
+
+    Also expands `math.exp`/`math.log1p`-style functions into polynomial
+    approximations that vectorize (LLVM's loop vectorizer then handles the
+    remaining elementwise loops).
+  }];
+  let options = [
+    Option<"tileM", "tile-m", "int64_t", /*default=*/"6",
+           "Rows of the register block (mr)">,
+    Option<"tileN", "tile-n", "int64_t", /*default=*/"16",
+           "Columns of the register block (nr, a multiple of vector-width)">,
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"8",
+           "f32 lanes per vector register (8: AVX2, 16: AVX-512)">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
+  ];
+}
+
+#endif // LINATTN_TRANSFORMS_PASSES_TD

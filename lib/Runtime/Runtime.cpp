@@ -1,0 +1,901 @@
+//===- Runtime.cpp - linattn CPU JIT runtime -------------------*- C++ -*-===//
+//
+// Part of the linattn project.
+//
+//===----------------------------------------------------------------------===//
+//
+// A Kernel is one `linattn.attention` op over a single (sequence, head) slice
+// ([1, 1, T, D] memrefs with dynamic strides), lowered by the CPU pipeline
+// and JIT-compiled. run() validates the arguments, then hands (sequence,
+// head) work items to a pool of threads; each item calls the kernel with
+// memref descriptors that point into the caller's tensors (layouts, GQA head
+// sharing and packed sequences are all just offsets and strides).
+//
+//===----------------------------------------------------------------------===//
+
+#include "linattn/Runtime/Runtime.h"
+
+#include "linattn/Dialect/LinAttn/IR/LinAttnOps.h"
+#include "linattn/InitAll.h"
+#include "linattn/Transforms/Passes.h"
+
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/TargetParser/Host.h"
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+namespace linattn {
+
+//===----------------------------------------------------------------------===//
+// Small helpers
+//===----------------------------------------------------------------------===//
+
+const char *dtypeName(DType t) {
+  switch (t) {
+  case DType::F32:
+    return "f32";
+  case DType::BF16:
+    return "bf16";
+  case DType::F16:
+    return "f16";
+  case DType::F64:
+    return "f64";
+  }
+  return "?";
+}
+
+int64_t dtypeSize(DType t) {
+  switch (t) {
+  case DType::F32:
+    return 4;
+  case DType::BF16:
+  case DType::F16:
+    return 2;
+  case DType::F64:
+    return 8;
+  }
+  return 0;
+}
+
+std::vector<int64_t> TensorView::effectiveStrides() const {
+  if (!strides.empty())
+    return strides;
+  std::vector<int64_t> s(shape.size(), 1);
+  for (size_t i = shape.size(); i-- > 1;)
+    s[i - 1] = s[i] * shape[i];
+  return s;
+}
+
+int64_t TensorView::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+static std::string fmtShape(const std::vector<int64_t> &shape) {
+  return reference::formatShape(shape);
+}
+
+static double readElement(const void *base, DType t, int64_t i) {
+  switch (t) {
+  case DType::F32:
+    return static_cast<const float *>(base)[i];
+  case DType::F64:
+    return static_cast<const double *>(base)[i];
+  case DType::BF16: {
+    uint32_t bits =
+        static_cast<uint32_t>(static_cast<const uint16_t *>(base)[i]) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  }
+  case DType::F16: {
+    uint16_t h = static_cast<const uint16_t *>(base)[i];
+    int exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+    double sign = (h & 0x8000) ? -1.0 : 1.0;
+    if (exp == 0)
+      return sign * std::ldexp(man, -24);
+    if (exp == 31)
+      return man ? NAN : sign * INFINITY;
+    return sign * std::ldexp(1024 + man, exp - 25);
+  }
+  }
+  return 0.0;
+}
+
+static const char *mlirType(DType t) {
+  switch (t) {
+  case DType::F32:
+    return "f32";
+  case DType::BF16:
+    return "bf16";
+  case DType::F16:
+    return "f16";
+  case DType::F64:
+    return "f64";
+  }
+  return "f32";
+}
+
+static const char *decayName(DecayKind k) {
+  return reference::decayKindName(k);
+}
+
+//===----------------------------------------------------------------------===//
+// Kernel source
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// The parameter list of the generated function, in order.
+struct Signature {
+  bool gate = false, gateIsConstant = false, gateIsVector = false;
+  bool initNorm = false, finalNorm = false;
+};
+} // namespace
+
+static Signature signatureOf(const AttentionSpec &s) {
+  Signature sig;
+  sig.gate = s.decay == DecayKind::Constant || s.decay == DecayKind::Scalar ||
+             s.decay == DecayKind::Vector;
+  sig.gateIsConstant = s.decay == DecayKind::Constant;
+  sig.gateIsVector = s.decay == DecayKind::Vector;
+  sig.initNorm = sig.finalNorm = s.normalized;
+  return sig;
+}
+
+/// MLIR text of the per-(sequence, head) kernel.
+static std::string kernelSource(const AttentionSpec &s,
+                                const CompileOptions &o) {
+  Signature sig = signatureOf(s);
+  std::string e = mlirType(s.dtype);
+  std::string st = s.dtype == DType::F64 ? "f64" : "f32";
+  std::string gt = sig.gateIsConstant ? st : mlirType(s.gateDType);
+  int64_t dk = s.keyDim, dv = s.valueDim;
+  auto strided = [](int rank, bool unitInner = true) {
+    std::string r = "strided<[";
+    for (int i = 0; i < rank; ++i)
+      r += (i + 1 < rank) ? "?, " : (unitInner ? "1" : "?");
+    return r + "], offset: ?>";
+  };
+  auto tensor4 = [&](const std::string &dims, const std::string &t) {
+    return "tensor<" + dims + "x" + t + ">";
+  };
+  auto memref = [&](const std::string &dims, const std::string &t, int rank,
+                    bool unitInner = true) {
+    return "memref<" + dims + "x" + t + ", " + strided(rank, unitInner) + ">";
+  };
+  std::string qd = "1x1x?x" + std::to_string(dk);
+  std::string vd = "1x1x?x" + std::to_string(dv);
+  std::string sd = s.stateValueMajor
+                       ? "1x1x" + std::to_string(dv) + "x" + std::to_string(dk)
+                       : "1x1x" + std::to_string(dk) + "x" + std::to_string(dv);
+  std::string nd = "1x1x" + std::to_string(dk);
+  std::string gd = sig.gateIsConstant ? "1"
+                   : sig.gateIsVector ? qd
+                                      : std::string("1x1x?");
+  int gr = sig.gateIsConstant ? 1 : sig.gateIsVector ? 4 : 3;
+
+  struct Param {
+    std::string name, memrefType, tensorType;
+    bool output;
+  };
+  std::vector<Param> params = {{"q", memref(qd, e, 4), tensor4(qd, e), false},
+                               {"k", memref(qd, e, 4), tensor4(qd, e), false},
+                               {"v", memref(vd, e, 4), tensor4(vd, e), false}};
+  if (sig.gate)
+    params.push_back({"gate", memref(gd, gt, gr, /*unitInner=*/gr != 3),
+                      tensor4(gd, gt), false});
+  params.push_back({"s0", memref(sd, st, 4), tensor4(sd, st), false});
+  if (sig.initNorm)
+    params.push_back({"z0", memref(nd, st, 3), tensor4(nd, st), false});
+  params.push_back({"o", memref(vd, e, 4), tensor4(vd, e), true});
+  params.push_back({"s", memref(sd, st, 4), tensor4(sd, st), true});
+  if (sig.finalNorm)
+    params.push_back({"z", memref(nd, st, 3), tensor4(nd, st), true});
+
+  std::ostringstream os;
+  os.precision(17);
+  os << "func.func @linattn_head(";
+  for (size_t i = 0; i < params.size(); ++i)
+    os << (i ? ", " : "") << "%" << params[i].name
+       << "_m: " << params[i].memrefType;
+  os << ") attributes {llvm.emit_c_interface} {\n";
+  for (const Param &p : params)
+    if (!p.output)
+      os << "  %" << p.name << " = bufferization.to_tensor %" << p.name
+         << "_m restrict : " << p.memrefType << " to " << p.tensorType << "\n";
+  os << "  %r:" << (sig.finalNorm ? 3 : 2) << " = linattn.attention %q, %k, %v";
+  if (sig.gate)
+    os << " gate(%gate : " << tensor4(gd, gt) << ")";
+  os << " initial_state(%s0 : " << tensor4(sd, st) << ")";
+  if (sig.initNorm)
+    os << " initial_normalizer(%z0 : " << tensor4(nd, st) << ")";
+  os << " {decay = #linattn.decay<" << decayName(s.decay);
+  if (s.clampMin &&
+      (s.decay == DecayKind::Scalar || s.decay == DecayKind::Vector))
+    os << ", clamp_min = " << *s.clampMin;
+  os << ">";
+  os << ", feature_map = #linattn.feature_map<"
+     << reference::featureMapName(s.featureMap) << ">";
+  if (s.normalized)
+    os << ", normalization = #linattn.norm<katharopoulos>, eps = " << s.eps
+       << " : f64";
+  if (s.scale)
+    os << ", scale = " << *s.scale << " : f64";
+  if (!s.causal)
+    os << ", causal = false";
+  if (s.exclusive)
+    os << ", exclusive";
+  if (s.stateValueMajor)
+    os << ", state_layout = #linattn.state_layout<value_major>";
+  os << ", chunking = #linattn.chunking<size = " << o.chunkSize
+     << ", sub_size = " << o.subChunkSize << ">";
+  os << "} : " << tensor4(qd, e) << ", " << tensor4(qd, e) << ", "
+     << tensor4(vd, e) << " -> " << tensor4(vd, e) << ", " << tensor4(sd, st);
+  if (sig.finalNorm)
+    os << ", " << tensor4(nd, st);
+  os << "\n";
+  int result = 0;
+  for (const Param &p : params)
+    if (p.output)
+      os << "  bufferization.materialize_in_destination %r#" << result++
+         << " in restrict writable %" << p.name << "_m : (" << p.tensorType
+         << ", " << p.memrefType << ") -> ()\n";
+  os << "  return\n}\n";
+  return os.str();
+}
+
+//===----------------------------------------------------------------------===//
+// Compilation
+//===----------------------------------------------------------------------===//
+
+std::string hostDescription() {
+  std::string r = llvm::sys::getHostCPUName().str();
+  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+  for (const char *f : {"avx2", "fma", "avx512f", "avx512bf16"})
+    if (features.lookup(f))
+      r += std::string(" +") + f;
+  return r;
+}
+
+static bool hostHasAVX512() {
+  return llvm::sys::getHostCPUFeatures().lookup("avx512f");
+}
+
+class KernelImpl {
+public:
+  AttentionSpec spec;
+  CompileOptions options;
+  std::string source;
+  double seconds = 0;
+  std::unique_ptr<mlir::ExecutionEngine> engine;
+  void (*entry)(void **) = nullptr;
+  Signature sig;
+};
+
+static std::string checkSpec(const AttentionSpec &s, const CompileOptions &o) {
+  std::ostringstream os;
+  if (s.keyDim <= 0 || s.valueDim <= 0)
+    os << "keyDim and valueDim must be positive, got " << s.keyDim << " and "
+       << s.valueDim;
+  else if (s.decay == DecayKind::Delta || s.decay == DecayKind::GatedDelta)
+    os << "the CPU code generator does not support the '" << decayName(s.decay)
+       << "' rule yet";
+  else if (s.featureMap != FeatureMap::Identity &&
+           s.featureMap != FeatureMap::EluPlusOne &&
+           s.featureMap != FeatureMap::Relu)
+    os << "feature map '" << reference::featureMapName(s.featureMap)
+       << "' changes the width or has weights; apply it before the kernel";
+  else if (!s.causal && s.decay != DecayKind::None)
+    os << "non-causal attention needs decay 'none'";
+  else if (s.gateDType != DType::F32 && s.gateDType != s.dtype)
+    os << "gate dtype must be f32 or the input dtype, got "
+       << dtypeName(s.gateDType);
+  else if (o.chunkSize <= 0 || o.chunkSize > 1024)
+    os << "chunkSize must be in [1, 1024], got " << o.chunkSize;
+  else if (o.subChunkSize <= 0 || o.chunkSize % o.subChunkSize != 0)
+    os << "subChunkSize " << o.subChunkSize << " must divide chunkSize "
+       << o.chunkSize;
+  else if (o.tileM <= 0 || o.tileM > 16)
+    os << "tileM must be in [1, 16], got " << o.tileM;
+  else if (o.vectorWidth < 0 || (o.vectorWidth & (o.vectorWidth - 1)))
+    os << "vectorWidth must be 0 or a power of two, got " << o.vectorWidth;
+  else if (o.optLevel < 0 || o.optLevel > 3)
+    os << "optLevel must be in [0, 3], got " << o.optLevel;
+  return os.str();
+}
+
+std::unique_ptr<Kernel> Kernel::compile(const AttentionSpec &spec,
+                                        const CompileOptions &opts,
+                                        std::string *error) {
+  auto fail = [&](const std::string &msg) -> std::unique_ptr<Kernel> {
+    if (error)
+      *error = msg;
+    return nullptr;
+  };
+  CompileOptions options = opts;
+  if (options.vectorWidth == 0)
+    options.vectorWidth = hostHasAVX512() ? 16 : 8;
+  if (options.tileN == 0)
+    options.tileN = 2 * options.vectorWidth;
+  if (std::string msg = checkSpec(spec, options); !msg.empty())
+    return fail(msg);
+  if (options.tileN % options.vectorWidth != 0)
+    return fail("tileN (" + std::to_string(options.tileN) +
+                ") must be a multiple of vectorWidth (" +
+                std::to_string(options.vectorWidth) + ")");
+  // Vector gates: the sub-chunk columns are padded in units of 16.
+  if (spec.decay == DecayKind::Vector && options.subChunkSize % 16 != 0 &&
+      16 % options.subChunkSize != 0)
+    return fail("subChunkSize must divide or be a multiple of 16, got " +
+                std::to_string(options.subChunkSize));
+
+  auto start = std::chrono::steady_clock::now();
+  static std::once_flag initFlag;
+  std::call_once(initFlag, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
+
+  auto impl = std::make_unique<KernelImpl>();
+  impl->spec = spec;
+  impl->options = options;
+  impl->sig = signatureOf(spec);
+  impl->source = kernelSource(spec, options);
+
+  mlir::DialectRegistry registry;
+  mlir::linattn::registerAllDialects(registry);
+  mlir::MLIRContext context(registry);
+  context.disableMultithreading();
+  std::string diagnostics;
+  llvm::raw_string_ostream diagOS(diagnostics);
+  mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &d) {
+    diagOS << d << "\n";
+    return mlir::success();
+  });
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      mlir::parseSourceString<mlir::ModuleOp>(impl->source, &context);
+  if (!module)
+    return fail("internal error: generated kernel does not parse: " +
+                diagnostics + "\n" + impl->source);
+
+  mlir::PassManager pm(&context);
+  mlir::linattn::CPUPipelineOptions po;
+  po.chunkSize = options.chunkSize;
+  po.subChunkSize = options.subChunkSize;
+  po.tileM = options.tileM;
+  po.tileN = options.tileN;
+  po.vectorWidth = options.vectorWidth;
+  mlir::linattn::buildCPUPipeline(pm, po);
+  if (mlir::failed(pm.run(*module)))
+    return fail("kernel lowering failed: " + diagnostics);
+
+  auto tmBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!tmBuilder)
+    return fail("cannot detect the host target: " +
+                llvm::toString(tmBuilder.takeError()));
+  llvm::CodeGenOptLevel cgLevel =
+      options.optLevel >= 3   ? llvm::CodeGenOptLevel::Aggressive
+      : options.optLevel == 0 ? llvm::CodeGenOptLevel::None
+                              : llvm::CodeGenOptLevel::Default;
+  tmBuilder->setCodeGenOptLevel(cgLevel);
+  auto tm = tmBuilder->createTargetMachine();
+  if (!tm)
+    return fail("cannot create the host target machine: " +
+                llvm::toString(tm.takeError()));
+  auto transformer =
+      mlir::makeOptimizingTransformer(options.optLevel, 0, tm->get());
+  mlir::ExecutionEngineOptions eeOptions;
+  eeOptions.transformer = transformer;
+  eeOptions.jitCodeGenOptLevel = cgLevel;
+  eeOptions.enableGDBNotificationListener = false;
+  auto engine =
+      mlir::ExecutionEngine::create(*module, eeOptions, std::move(tm.get()));
+  if (!engine)
+    return fail("JIT compilation failed: " +
+                llvm::toString(engine.takeError()));
+  impl->engine = std::move(*engine);
+  auto fn = impl->engine->lookupPacked("_mlir_ciface_linattn_head");
+  if (!fn)
+    return fail("JIT lookup failed: " + llvm::toString(fn.takeError()));
+  impl->entry = *fn;
+  impl->seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  return std::unique_ptr<Kernel>(new Kernel(std::move(impl)));
+}
+
+Kernel::Kernel(std::unique_ptr<KernelImpl> impl) : impl(std::move(impl)) {}
+Kernel::~Kernel() = default;
+Kernel::Kernel(Kernel &&) noexcept = default;
+Kernel &Kernel::operator=(Kernel &&) noexcept = default;
+const AttentionSpec &Kernel::spec() const { return impl->spec; }
+const CompileOptions &Kernel::options() const { return impl->options; }
+const std::string &Kernel::sourceIR() const { return impl->source; }
+double Kernel::compileSeconds() const { return impl->seconds; }
+
+//===----------------------------------------------------------------------===//
+// Running
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// A memref descriptor as the C interface lays it out:
+/// {allocated, aligned, offset, sizes[rank], strides[rank]}.
+struct Descriptor {
+  int64_t words[2 + 1 + 2 * 4] = {};
+  void set(const void *ptr, int64_t offset,
+           std::initializer_list<int64_t> sizes,
+           std::initializer_list<int64_t> strides) {
+    auto p = reinterpret_cast<int64_t>(ptr);
+    words[0] = words[1] = p;
+    words[2] = offset;
+    size_t r = sizes.size(), i = 0;
+    for (int64_t s : sizes)
+      words[3 + i++] = s;
+    i = 0;
+    for (int64_t s : strides)
+      words[3 + r + i++] = s;
+  }
+};
+
+/// A validated q/k/v-like operand in logical [B, H, T, D] order.
+struct Operand4 {
+  const char *base = nullptr;
+  int64_t B = 0, H = 0, T = 0, D = 0;
+  int64_t sB = 0, sH = 0, sT = 0, sD = 0;
+};
+
+class Validator {
+public:
+  std::ostringstream err;
+  bool failed() const { return !err.str().empty(); }
+
+  /// Checks pointer, dtype and rank; returns dims/strides in logical order
+  /// (the H and T dims swapped for BTHD when `swapHT`).
+  bool view(const char *name, const TensorView &t, DType dtype, size_t rank,
+            bool swapHT, std::vector<int64_t> &dims,
+            std::vector<int64_t> &strides, bool unitInner = true) {
+    if (failed())
+      return false;
+    if (t.dtype != dtype) {
+      err << name << ": dtype " << dtypeName(t.dtype) << " does not match the "
+          << "kernel's " << dtypeName(dtype);
+      return false;
+    }
+    if (t.shape.size() != rank) {
+      err << name << ": expected rank " << rank << ", got shape "
+          << fmtShape(t.shape);
+      return false;
+    }
+    for (int64_t d : t.shape)
+      if (d < 0) {
+        err << name << ": negative extent in shape " << fmtShape(t.shape);
+        return false;
+      }
+    if (!t.strides.empty() && t.strides.size() != rank) {
+      err << name << ": " << t.strides.size() << " strides for rank " << rank;
+      return false;
+    }
+    if (!t.data && t.numel() > 0) {
+      err << name << ": null data pointer";
+      return false;
+    }
+    dims = t.shape;
+    strides = t.effectiveStrides();
+    if (unitInner && rank > 0 && t.numel() > 1 && dims.back() > 1 &&
+        strides.back() != 1) {
+      err << name << ": the innermost dim must be contiguous (stride 1), got "
+          << "stride " << strides.back();
+      return false;
+    }
+    if (swapHT && rank >= 3) {
+      std::swap(dims[1], dims[2]);
+      std::swap(strides[1], strides[2]);
+    }
+    return true;
+  }
+
+  bool operand4(const char *name, const TensorView &t, DType dtype, bool swapHT,
+                Operand4 &out) {
+    std::vector<int64_t> d, s;
+    if (!view(name, t, dtype, 4, swapHT, d, s))
+      return false;
+    out.base = static_cast<const char *>(t.data);
+    out.B = d[0], out.H = d[1], out.T = d[2], out.D = d[3];
+    out.sB = s[0], out.sH = s[1], out.sT = s[2], out.sD = s[3];
+    return true;
+  }
+
+  void expectShape(const char *name, const std::vector<int64_t> &got,
+                   const std::vector<int64_t> &want, const char *layoutNote) {
+    if (failed() || got == want)
+      return;
+    err << name << ": expected shape " << fmtShape(want) << layoutNote
+        << ", got " << fmtShape(got);
+  }
+};
+
+} // namespace
+
+std::string Kernel::run(const Arguments &args) const {
+  const AttentionSpec &s = impl->spec;
+  const Signature &sig = impl->sig;
+  bool bthd = s.layout == Layout::BTHD;
+  const char *note = bthd ? " (logical [B, H, T, D] order)" : "";
+  DType stateType = s.dtype == DType::F64 ? DType::F64 : DType::F32;
+  Validator v;
+
+  Operand4 q, k, val, out;
+  v.operand4("q", args.q, s.dtype, bthd, q);
+  v.operand4("k", args.k, s.dtype, bthd, k);
+  v.operand4("v", args.v, s.dtype, bthd, val);
+  if (v.failed())
+    return v.err.str();
+  int64_t B = q.B, T = q.T, H = std::max({q.H, k.H, val.H});
+  int64_t dk = s.keyDim, dv = s.valueDim;
+  if (q.D != dk)
+    v.err << "q: key dim " << q.D << " does not match the kernel's Dk = " << dk;
+  else if (k.D != dk)
+    v.err << "k: key dim " << k.D << " does not match the kernel's Dk = " << dk;
+  else if (val.D != dv)
+    v.err << "v: value dim " << val.D
+          << " does not match the kernel's Dv = " << dv;
+  else if (k.B != B || val.B != B)
+    v.err << "k/v: batch " << (k.B != B ? k.B : val.B)
+          << " does not match q's batch " << B;
+  else if (k.T != T || val.T != T)
+    v.err << "k/v: length " << (k.T != T ? k.T : val.T)
+          << " does not match q's length " << T;
+  else if (H == 0 || q.H == 0 || k.H == 0 || val.H == 0 || H % q.H || H % k.H ||
+           H % val.H)
+    v.err << "heads: q, k, v have " << q.H << ", " << k.H << ", " << val.H
+          << " heads; each must divide the largest (GQA/GVA)";
+  if (v.failed())
+    return v.err.str();
+  v.operand4("output", args.output, s.dtype, bthd, out);
+  if (v.failed())
+    return v.err.str();
+  v.expectShape("output", {out.B, out.H, out.T, out.D}, {B, H, T, dv}, note);
+
+  // Sequences.
+  std::vector<std::pair<int64_t, int64_t>> seqs; // (start, length)
+  if (args.offsets) {
+    const std::vector<int64_t> &off = *args.offsets;
+    if (B != 1)
+      v.err << "offsets: packed sequences need batch 1, got " << B;
+    else if (off.size() < 2 || off.front() != 0 || off.back() != T)
+      v.err << "offsets: must start at 0 and end at T = " << T << " (got "
+            << off.size() << " entries" << (off.empty() ? "" : ", last ")
+            << (off.empty() ? "" : std::to_string(off.back())) << ")";
+    else
+      for (size_t i = 0; i + 1 < off.size(); ++i) {
+        if (off[i + 1] < off[i]) {
+          v.err << "offsets: entry " << i + 1 << " (" << off[i + 1]
+                << ") is smaller than entry " << i << " (" << off[i] << ")";
+          break;
+        }
+        seqs.push_back({off[i], off[i + 1] - off[i]});
+      }
+  } else {
+    for (int64_t b = 0; b < B; ++b)
+      seqs.push_back({0, T});
+  }
+  if (v.failed())
+    return v.err.str();
+  int64_t N = static_cast<int64_t>(seqs.size());
+
+  // Gate.
+  std::vector<double> constLog;
+  Operand4 gate;
+  std::vector<int64_t> gDims, gStrides;
+  if (sig.gateIsConstant) {
+    if (!s.logDecay.empty()) {
+      constLog = s.logDecay;
+      if (static_cast<int64_t>(constLog.size()) != H)
+        v.err << "spec.logDecay: " << constLog.size() << " entries for " << H
+              << " heads";
+    } else if (s.schedule) {
+      constLog =
+          reference::logDecaySchedule(*s.schedule, H, s.layer, s.numLayers);
+      if (constLog.empty())
+        v.err << "spec.schedule: invalid layer " << s.layer << " of "
+              << s.numLayers;
+    } else if (!args.gate) {
+      v.err << "gate: a constant decay without a schedule or logDecay needs a "
+               "[H] gate tensor of ln(lambda)";
+    } else if (v.view("gate", *args.gate, args.gate->dtype, 1, false, gDims,
+                      gStrides, /*unitInner=*/false)) {
+      if (args.gate->dtype != DType::F32 && args.gate->dtype != s.dtype)
+        v.err << "gate: dtype " << dtypeName(args.gate->dtype)
+              << " must be f32 or " << dtypeName(s.dtype);
+      else if (gDims[0] != H)
+        v.err << "gate: expected shape [" << H << "], got "
+              << fmtShape(args.gate->shape);
+      else
+        for (int64_t h = 0; h < H; ++h)
+          constLog.push_back(
+              readElement(args.gate->data, args.gate->dtype, h * gStrides[0]));
+    }
+    for (size_t h = 0; !v.failed() && h < constLog.size(); ++h)
+      if (!(constLog[h] <= 0.0))
+        v.err << "gate: ln(lambda) of head " << h << " is " << constLog[h]
+              << "; log-decays must be <= 0";
+  } else if (sig.gate) {
+    if (!args.gate) {
+      v.err << "gate: the '" << decayName(s.decay) << "' decay needs a gate";
+    } else if (sig.gateIsVector) {
+      if (v.operand4("gate", *args.gate, s.gateDType, bthd, gate))
+        v.expectShape("gate", {gate.B, gate.H, gate.T, gate.D}, {B, H, T, dk},
+                      note);
+    } else if (v.view("gate", *args.gate, s.gateDType, 3, bthd, gDims, gStrides,
+                      /*unitInner=*/false)) {
+      v.expectShape("gate", gDims, {B, H, T}, note);
+      gate.base = static_cast<const char *>(args.gate->data);
+      gate.B = gDims[0], gate.H = gDims[1], gate.T = gDims[2], gate.D = 1;
+      gate.sB = gStrides[0], gate.sH = gStrides[1], gate.sT = gStrides[2];
+    }
+    if (!v.failed() && args.checkGateValues) {
+      // Every log-gate must be <= 0 (or -inf); NaN and growth are errors.
+      int64_t D = sig.gateIsVector ? dk : 1;
+      for (int64_t b = 0; b < B && !v.failed(); ++b)
+        for (int64_t h = 0; h < H && !v.failed(); ++h)
+          for (int64_t t = 0; t < T && !v.failed(); ++t)
+            for (int64_t d = 0; d < D; ++d) {
+              int64_t i = b * gate.sB + h * gate.sH + t * gate.sT + d;
+              double g = readElement(gate.base, s.gateDType, i);
+              if (!(g <= 0.0)) {
+                v.err << "gate: value " << g << " at [" << b << ", " << h
+                      << ", " << t << (sig.gateIsVector ? ", " : "")
+                      << (sig.gateIsVector ? std::to_string(d) : "")
+                      << "] (logical [B, H, T" << (D > 1 ? ", D" : "")
+                      << "]) is not a log-decay <= 0";
+                break;
+              }
+            }
+    }
+  } else if (args.gate) {
+    v.err << "gate: the '" << decayName(s.decay) << "' decay takes no gate";
+  }
+  if (v.failed())
+    return v.err.str();
+
+  // States.
+  std::vector<int64_t> stateShape = s.stateValueMajor
+                                        ? std::vector<int64_t>{N, H, dv, dk}
+                                        : std::vector<int64_t>{N, H, dk, dv};
+  Operand4 s0, s1;
+  std::vector<int64_t> z0Dims, z0Strides, z1Dims, z1Strides;
+  if (args.initialState &&
+      v.operand4("initialState", *args.initialState, stateType, false, s0))
+    v.expectShape("initialState", args.initialState->shape, stateShape, "");
+  if (args.finalState &&
+      v.operand4("finalState", *args.finalState, stateType, false, s1))
+    v.expectShape("finalState", args.finalState->shape, stateShape, "");
+  if (!s.normalized && (args.initialNormalizer || args.finalNormalizer))
+    v.err << "normalizer: only the normalized form has a normalizer state";
+  if (args.initialNormalizer &&
+      v.view("initialNormalizer", *args.initialNormalizer, stateType, 3, false,
+             z0Dims, z0Strides))
+    v.expectShape("initialNormalizer", z0Dims, {N, H, dk}, "");
+  if (args.finalNormalizer && v.view("finalNormalizer", *args.finalNormalizer,
+                                     stateType, 3, false, z1Dims, z1Strides))
+    v.expectShape("finalNormalizer", z1Dims, {N, H, dk}, "");
+  if (v.failed())
+    return v.err.str();
+
+  // Outputs must not overlap inputs in a way that breaks the no-partial-
+  // write promise; everything is validated, so launch.
+  int64_t es = dtypeSize(s.dtype), ss = dtypeSize(stateType);
+  int64_t gs = dtypeSize(s.gateDType);
+  std::vector<char> zeros(static_cast<size_t>(dk * dv * ss), 0);
+  std::vector<char> zeroNorm(static_cast<size_t>(dk * ss), 0);
+  std::vector<float> constLogF(constLog.begin(), constLog.end());
+  std::vector<double> constLogD(constLog.begin(), constLog.end());
+
+  int threads = args.numThreads > 0
+                    ? args.numThreads
+                    : static_cast<int>(std::thread::hardware_concurrency());
+  int64_t items = N * H;
+  threads =
+      static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, items)));
+  std::atomic<int64_t> next{0};
+  int64_t sv0 = s.stateValueMajor ? dk : dv; // row stride of a state slice
+
+  auto worker = [&]() {
+    std::vector<char> sScratch(static_cast<size_t>(dk * dv * ss));
+    std::vector<char> zScratch(static_cast<size_t>(dk * ss));
+    for (;;) {
+      int64_t item = next.fetch_add(1);
+      if (item >= items)
+        break;
+      int64_t n = item / H, h = item % H;
+      int64_t b = args.offsets ? 0 : n;
+      int64_t t0 = seqs[n].first, len = seqs[n].second;
+      Descriptor d[10];
+      void *ptrs[10];
+      int p = 0;
+      auto op4 = [&](const Operand4 &o, int64_t head, int64_t width,
+                     int64_t elemSize) {
+        d[p].set(o.base, (b * o.sB + head * o.sH + t0 * o.sT),
+                 {1, 1, len, width}, {o.sB, o.sH, o.sT, 1});
+        (void)elemSize;
+        ++p;
+      };
+      op4(q, h / (H / q.H), dk, es);
+      op4(k, h / (H / k.H), dk, es);
+      op4(val, h / (H / val.H), dv, es);
+      if (sig.gateIsConstant) {
+        const void *ptr = stateType == DType::F64
+                              ? static_cast<const void *>(&constLogD[h])
+                              : static_cast<const void *>(&constLogF[h]);
+        d[p++].set(ptr, 0, {1}, {1});
+      } else if (sig.gateIsVector) {
+        op4(gate, h, dk, gs);
+      } else if (sig.gate) {
+        d[p++].set(gate.base, b * gate.sB + h * gate.sH + t0 * gate.sT,
+                   {1, 1, len}, {gate.sB, gate.sH, gate.sT});
+      }
+      int64_t r0 = s.stateValueMajor ? dv : dk;
+      if (args.initialState)
+        d[p++].set(s0.base, n * s0.sB + h * s0.sH, {1, 1, r0, sv0},
+                   {s0.sB, s0.sH, s0.sT, 1});
+      else
+        d[p++].set(zeros.data(), 0, {1, 1, r0, sv0},
+                   {H * r0 * sv0, r0 * sv0, sv0, 1});
+      if (sig.initNorm) {
+        if (args.initialNormalizer)
+          d[p++].set(args.initialNormalizer->data,
+                     n * z0Strides[0] + h * z0Strides[1], {1, 1, dk},
+                     {z0Strides[0], z0Strides[1], 1});
+        else
+          d[p++].set(zeroNorm.data(), 0, {1, 1, dk}, {H * dk, dk, 1});
+      }
+      d[p].set(out.base, b * out.sB + h * out.sH + t0 * out.sT, {1, 1, len, dv},
+               {out.sB, out.sH, out.sT, 1});
+      ++p;
+      if (args.finalState)
+        d[p++].set(s1.base, n * s1.sB + h * s1.sH, {1, 1, r0, sv0},
+                   {s1.sB, s1.sH, s1.sT, 1});
+      else
+        d[p++].set(sScratch.data(), 0, {1, 1, r0, sv0},
+                   {r0 * sv0, r0 * sv0, sv0, 1});
+      if (sig.finalNorm) {
+        if (args.finalNormalizer)
+          d[p++].set(args.finalNormalizer->data,
+                     n * z1Strides[0] + h * z1Strides[1], {1, 1, dk},
+                     {z1Strides[0], z1Strides[1], 1});
+        else
+          d[p++].set(zScratch.data(), 0, {1, 1, dk}, {dk, dk, 1});
+      }
+      void *argv[10];
+      for (int i = 0; i < p; ++i) {
+        ptrs[i] = &d[i];
+        argv[i] = &ptrs[i];
+      }
+      impl->entry(argv);
+    }
+  };
+  if (threads == 1) {
+    worker();
+  } else {
+    std::vector<std::thread> pool;
+    for (int i = 0; i < threads; ++i)
+      pool.emplace_back(worker);
+    for (std::thread &t : pool)
+      t.join();
+  }
+  return "";
+}
+
+//===----------------------------------------------------------------------===//
+// Parsing a spec from MLIR
+//===----------------------------------------------------------------------===//
+
+std::string parseSpec(const std::string &mlirText, AttentionSpec &spec,
+                      CompileOptions *options,
+                      std::vector<std::vector<int64_t>> *shapes) {
+  mlir::DialectRegistry registry;
+  mlir::linattn::registerAllDialects(registry);
+  mlir::MLIRContext context(registry);
+  std::string diagnostics;
+  llvm::raw_string_ostream diagOS(diagnostics);
+  mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &d) {
+    diagOS << d.getLocation() << ": " << d << "\n";
+    return mlir::success();
+  });
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      mlir::parseSourceString<mlir::ModuleOp>(mlirText, &context);
+  if (!module)
+    return "invalid spec: " + diagnostics;
+  mlir::linattn::AttentionOp op;
+  module->walk([&](mlir::linattn::AttentionOp a) {
+    if (!op)
+      op = a;
+  });
+  if (!op)
+    return "the module contains no linattn.attention op";
+  using namespace mlir::linattn;
+  AttentionSpec r;
+  DecayAttr decay = op.getDecay();
+  r.decay = static_cast<DecayKind>(static_cast<int>(decay.getKind()));
+  if (auto sched = decay.getSchedule()) {
+    r.schedule = static_cast<Schedule>(static_cast<int>(*sched));
+    r.layer = decay.getLayer();
+    r.numLayers = std::max<int64_t>(decay.getNumLayers(), 1);
+  }
+  if (auto list = decay.getLogDecay())
+    r.logDecay.assign(list.asArrayRef().begin(), list.asArrayRef().end());
+  if (auto cm = decay.getClampMin())
+    r.clampMin = cm.getValueAsDouble();
+  r.featureMap = static_cast<FeatureMap>(static_cast<int>(op.getFeatureMap()));
+  r.normalized = op.getNormalization() == Normalization::Katharopoulos;
+  r.eps = op.getEps().convertToDouble();
+  if (auto sc = op.getScaleAttr())
+    r.scale = sc.getValueAsDouble();
+  r.causal = op.getCausal();
+  r.exclusive = op.getExclusive();
+  r.layout = op.getLayout() == mlir::linattn::Layout::BTHD ? Layout::BTHD
+                                                           : Layout::BHTD;
+  r.stateValueMajor = op.getStateLayout() == StateLayout::ValueMajor;
+  auto dtypeOf = [](mlir::Type t, DType &out) {
+    if (t.isF32())
+      out = DType::F32;
+    else if (t.isBF16())
+      out = DType::BF16;
+    else if (t.isF16())
+      out = DType::F16;
+    else if (t.isF64())
+      out = DType::F64;
+    else
+      return false;
+    return true;
+  };
+  auto qt = llvm::cast<mlir::RankedTensorType>(op.getQ().getType());
+  auto vt = llvm::cast<mlir::RankedTensorType>(op.getV().getType());
+  if (!dtypeOf(qt.getElementType(), r.dtype))
+    return "unsupported element type";
+  if (mlir::Value g = op.getGate())
+    dtypeOf(llvm::cast<mlir::RankedTensorType>(g.getType()).getElementType(),
+            r.gateDType);
+  r.keyDim = qt.getShape()[3];
+  r.valueDim = vt.getShape()[3];
+  if (options)
+    if (ChunkingAttr c = op.getChunkingAttr()) {
+      options->chunkSize = c.getSize();
+      if (c.getSubSize() > 0)
+        options->subChunkSize = c.getSubSize();
+    }
+  if (shapes) {
+    shapes->clear();
+    for (mlir::Value v : {op.getQ(), op.getK(), op.getV()}) {
+      auto t = llvm::cast<mlir::RankedTensorType>(v.getType());
+      std::vector<int64_t> d;
+      for (int64_t x : t.getShape())
+        d.push_back(mlir::ShapedType::isDynamic(x) ? -1 : x);
+      shapes->push_back(d);
+    }
+  }
+  spec = r;
+  return "";
+}
+
+} // namespace linattn

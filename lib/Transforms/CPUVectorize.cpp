@@ -1,0 +1,228 @@
+//===- CPUVectorize.cpp - Register-tiled matmul micro-kernels --*- C++ -*-===//
+//
+// Part of the linattn project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Implements --linattn-cpu-vectorize: every static linalg.matmul on memrefs
+// becomes an mr x nr register block of vector accumulators carried through
+// the reduction loop (broadcast of A, vector loads of B, vector.fma), the
+// classic outer-product micro-kernel that LLVM maps to vbroadcastss +
+// vfmadd231ps on x86.
+//
+//===----------------------------------------------------------------------===//
+
+#include "linattn/Transforms/Passes.h"
+
+#include "mlir/Dialect/Math/Transforms/Approximation.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir::linattn {
+#define GEN_PASS_DEF_LINATTNCPUVECTORIZE
+#include "linattn/Transforms/Passes.h.inc"
+} // namespace mlir::linattn
+
+using namespace mlir;
+using namespace mlir::linattn;
+
+namespace {
+
+/// Emits the micro-kernel loops of one matmul.
+class MicroKernel {
+public:
+  MicroKernel(OpBuilder &b, Location loc, Value a, Value bm, Value c,
+              int64_t mr, int64_t nr, int64_t w)
+      : b(b), loc(loc), A(a), B(bm), Cm(c), mr(mr), nr(nr), w(w) {
+    auto ct = cast<MemRefType>(c.getType());
+    M = ct.getDimSize(0);
+    N = ct.getDimSize(1);
+    K = cast<MemRefType>(a.getType()).getDimSize(1);
+    elt = ct.getElementType();
+  }
+
+  bool zeroInit = false, lowerLhs = false, lowerOut = false;
+
+  void emit() {
+    int64_t mMain = M - M % mr;
+    if (mMain > 0)
+      loop(idx(0), idx(mMain), mr, [&](Value i0) { rowBlock(i0, mr); });
+    if (M % mr)
+      rowBlock(idx(mMain), M % mr);
+  }
+
+private:
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  void loop(Value lo, Value hi, int64_t step, function_ref<void(Value)> body) {
+    auto forOp = scf::ForOp::create(b, loc, lo, hi, idx(step));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(forOp.getBody()->getTerminator());
+    body(forOp.getInductionVar());
+  }
+
+  /// Rows [i0, i0 + rows) against every column block.
+  void rowBlock(Value i0, int64_t rows) {
+    int64_t nMain = N - N % nr;
+    if (lowerOut) {
+      // Only column blocks that start at or left of the last row are needed.
+      Value bound = arith::MinSIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, i0, idx(rows)), idx(N));
+      loop(idx(0), bound, nr, [&](Value n0) { block(i0, rows, n0, nr); });
+      return;
+    }
+    if (nMain > 0)
+      loop(idx(0), idx(nMain), nr, [&](Value n0) { block(i0, rows, n0, nr); });
+    if (N % nr)
+      block(i0, rows, idx(nMain), N % nr);
+  }
+
+  /// One rows x cols register block at (i0, n0).
+  void block(Value i0, int64_t rows, Value n0, int64_t cols) {
+    int64_t nv = cols / w;
+    auto vt = VectorType::get({w}, elt);
+    SmallVector<Value> rowIdx, colIdx;
+    for (int64_t i = 0; i < rows; ++i)
+      rowIdx.push_back(
+          i == 0 ? i0 : Value(arith::AddIOp::create(b, loc, i0, idx(i))));
+    for (int64_t j = 0; j < nv; ++j)
+      colIdx.push_back(
+          j == 0 ? n0 : Value(arith::AddIOp::create(b, loc, n0, idx(j * w))));
+
+    SmallVector<Value> init;
+    Value zero;
+    if (zeroInit)
+      zero = arith::ConstantOp::create(
+          b, loc, vt, DenseElementsAttr::get(vt, b.getFloatAttr(elt, 0.0)));
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < nv; ++j)
+        init.push_back(
+            zeroInit ? zero
+                     : Value(vector::LoadOp::create(
+                           b, loc, vt, Cm, ValueRange{rowIdx[i], colIdx[j]})));
+
+    Value kEnd = idx(K);
+    if (lowerLhs)
+      kEnd = arith::MinSIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, i0, idx(rows)), kEnd);
+    auto forOp = scf::ForOp::create(b, loc, idx(0), kEnd, idx(1), init);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(forOp.getBody());
+      Value k = forOp.getInductionVar();
+      ValueRange acc = forOp.getRegionIterArgs();
+      SmallVector<Value> bRow;
+      for (int64_t j = 0; j < nv; ++j)
+        bRow.push_back(
+            vector::LoadOp::create(b, loc, vt, B, ValueRange{k, colIdx[j]}));
+      SmallVector<Value> next;
+      for (int64_t i = 0; i < rows; ++i) {
+        Value a = memref::LoadOp::create(b, loc, A, ValueRange{rowIdx[i], k});
+        Value ab = vector::BroadcastOp::create(b, loc, vt, a);
+        for (int64_t j = 0; j < nv; ++j)
+          next.push_back(
+              vector::FMAOp::create(b, loc, ab, bRow[j], acc[i * nv + j]));
+      }
+      scf::YieldOp::create(b, loc, next);
+    }
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < nv; ++j)
+        vector::StoreOp::create(b, loc, forOp.getResult(i * nv + j), Cm,
+                                ValueRange{rowIdx[i], colIdx[j]});
+  }
+
+  OpBuilder &b;
+  Location loc;
+  Value A, B, Cm;
+  int64_t mr, nr, w;
+  int64_t M = 0, N = 0, K = 0;
+  Type elt;
+};
+
+/// True for a zero splat constant.
+static bool isZero(Value v) {
+  auto c = v.getDefiningOp<arith::ConstantOp>();
+  if (!c)
+    return false;
+  auto f = dyn_cast<FloatAttr>(c.getValue());
+  return f && f.getValue().isZero();
+}
+
+struct LinAttnCPUVectorizePass
+    : public mlir::linattn::impl::LinAttnCPUVectorizeBase<
+          LinAttnCPUVectorizePass> {
+  using LinAttnCPUVectorizeBase::LinAttnCPUVectorizeBase;
+
+  void runOnOperation() override {
+    if (tileM <= 0 || tileN <= 0 || vectorWidth <= 0 ||
+        tileN % vectorWidth != 0) {
+      getOperation()->emitError()
+          << "linattn-cpu-vectorize: tile-n (" << tileN
+          << ") must be a positive multiple of vector-width (" << vectorWidth
+          << ") and tile-m (" << tileM << ") positive";
+      return signalPassFailure();
+    }
+    SmallVector<linalg::MatmulOp> ops;
+    getOperation()->walk([&](linalg::MatmulOp op) { ops.push_back(op); });
+    for (linalg::MatmulOp op : ops)
+      rewrite(op);
+
+    RewritePatternSet patterns(&getContext());
+    populateMathPolynomialApproximationPatterns(patterns);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+  }
+
+  void rewrite(linalg::MatmulOp op) {
+    if (!op.hasPureBufferSemantics() || op.hasUserDefinedMaps())
+      return;
+    Value a = op.getDpsInputs()[0], bm = op.getDpsInputs()[1],
+          c = op.getDpsInits()[0];
+    auto at = cast<MemRefType>(a.getType()),
+         bt = cast<MemRefType>(bm.getType()),
+         ct = cast<MemRefType>(c.getType());
+    if (!at.hasStaticShape() || !bt.hasStaticShape() || !ct.hasStaticShape())
+      return;
+    Type elt = ct.getElementType();
+    if (at.getElementType() != elt || bt.getElementType() != elt ||
+        !(elt.isF32() || elt.isF64()))
+      return;
+    // B rows and C rows are read as vectors: unit innermost stride.
+    auto unitInner = [](MemRefType t) {
+      SmallVector<int64_t> strides;
+      int64_t offset;
+      return succeeded(t.getStridesAndOffset(strides, offset)) &&
+             strides.back() == 1;
+    };
+    if (!unitInner(bt) || !unitInner(ct))
+      return;
+
+    int64_t n = ct.getDimSize(1);
+    // Lanes per vector: the register width in this element type, reduced to
+    // a power of two dividing N so every column block is whole vectors.
+    int64_t w = elt.isF64() ? std::max<int64_t>(vectorWidth / 2, 1)
+                            : int64_t(vectorWidth);
+    while (w > 1 && n % w != 0)
+      w /= 2;
+    int64_t nr = std::max<int64_t>(tileN / (elt.isF64() ? 2 : 1), w);
+    nr = nr / w * w;
+
+    OpBuilder b(op);
+    MicroKernel mk(b, op.getLoc(), a, bm, c, tileM, nr, w);
+    mk.lowerLhs = op->hasAttr("linattn.lower_triangular_lhs");
+    mk.lowerOut = op->hasAttr("linattn.lower_triangular_result") && n % nr == 0;
+    // Fold a preceding zero fill of the whole result into the accumulators
+    // (with a triangular-result hint the skipped tiles are unspecified).
+    if (auto fill = dyn_cast_or_null<linalg::FillOp>(op->getPrevNode())) {
+      if (fill.hasPureBufferSemantics() && fill.getDpsInits()[0] == c &&
+          isZero(fill.getInputs()[0])) {
+        mk.zeroInit = true;
+        fill->erase();
+      }
+    }
+    mk.emit();
+    op->erase();
+  }
+};
+
+} // namespace

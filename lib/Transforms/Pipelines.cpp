@@ -1,0 +1,102 @@
+//===- Pipelines.cpp - Named linattn pipelines -----------------*- C++ -*-===//
+//
+// Part of the linattn project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "linattn/Transforms/Passes.h"
+
+#include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
+#include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
+#include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
+#include "mlir/Conversion/FuncToLLVM/ConvertFuncToLLVMPass.h"
+#include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
+#include "mlir/Conversion/MemRefToLLVM/MemRefToLLVM.h"
+#include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
+#include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
+#include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVMPass.h"
+#include "mlir/Dialect/Arith/Transforms/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+using namespace mlir::linattn;
+
+void mlir::linattn::buildCPUPipeline(OpPassManager &pm,
+                                     const CPUPipelineOptions &options) {
+  LinAttnChunkOptions chunk;
+  chunk.chunkSize = options.chunkSize;
+  chunk.subChunkSize = options.subChunkSize;
+  pm.addPass(createLinAttnChunk(chunk));
+  pm.addPass(createCanonicalizerPass());
+
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+
+  LinAttnCPUVectorizeOptions vec;
+  vec.tileM = options.tileM;
+  vec.tileN = options.tileN;
+  vec.vectorWidth = options.vectorWidth;
+  pm.addPass(createLinAttnCPUVectorize(vec));
+  pm.addPass(createConvertLinalgToLoopsPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  pm.addPass(createLoopInvariantCodeMotionPass());
+
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  arith::ArithExpandOpsPassOptions expand;
+  expand.includeBf16 = true;
+  pm.addPass(arith::createArithExpandOpsPass(expand));
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createConvertVectorToLLVMPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
+namespace {
+struct CPUPipelineCLOptions : public PassPipelineOptions<CPUPipelineCLOptions> {
+  Option<int64_t> chunkSize{*this, "chunk-size",
+                            llvm::cl::desc("Chunk size C (0: op hint or 64)"),
+                            llvm::cl::init(0)};
+  Option<int64_t> subChunkSize{
+      *this, "sub-chunk-size",
+      llvm::cl::desc("Secondary chunk size for vector gates (0: 16)"),
+      llvm::cl::init(0)};
+  Option<int64_t> tileM{*this, "tile-m", llvm::cl::desc("Register block rows"),
+                        llvm::cl::init(6)};
+  Option<int64_t> tileN{*this, "tile-n",
+                        llvm::cl::desc("Register block columns"),
+                        llvm::cl::init(16)};
+  Option<int64_t> vectorWidth{*this, "vector-width",
+                              llvm::cl::desc("f32 lanes per vector"),
+                              llvm::cl::init(8)};
+};
+} // namespace
+
+void mlir::linattn::registerTransformsPasses() {
+  registerLinAttnTransformsPasses();
+  PassPipelineRegistration<CPUPipelineCLOptions>(
+      "linattn-to-cpu",
+      "Chunk, bufferize, vectorize and lower linattn to the LLVM dialect",
+      [](OpPassManager &pm, const CPUPipelineCLOptions &cl) {
+        CPUPipelineOptions o;
+        o.chunkSize = cl.chunkSize;
+        o.subChunkSize = cl.subChunkSize;
+        o.tileM = cl.tileM;
+        o.tileN = cl.tileN;
+        o.vectorWidth = cl.vectorWidth;
+        buildCPUPipeline(pm, o);
+      });
+}

@@ -1,0 +1,518 @@
+//===- KernelTest.cpp - JIT kernels against the fp64 reference -*- C++ -*-===//
+//
+// Part of the linattn project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Every forward variant the CPU code generator supports, in f32, bf16, f16
+// and f64, on odd shapes (T = 1, 63, 500; Dk != Dv; D = 60) and several
+// chunk sizes, checked against lib/Reference on the same rounded inputs with
+// the tolerances of MATH.md 9.7. Also the runtime's argument validation.
+//
+//===----------------------------------------------------------------------===//
+
+#include "linattn/Runtime/Runtime.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <sstream>
+
+using namespace linattn;
+namespace ref = linattn::reference;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Element conversion
+//===----------------------------------------------------------------------===//
+
+uint16_t toBF16(double x) {
+  float f = static_cast<float>(x);
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffff) > 0x7f800000)
+    return 0x7fc0;
+  u += 0x7fff + ((u >> 16) & 1);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+double fromBF16(uint16_t h) {
+  uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+uint16_t toF16(double x) {
+  // Round to nearest even through float; enough for test data (|x| < 65504).
+  float f = static_cast<float>(x);
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  uint32_t sign = (u >> 16) & 0x8000;
+  int32_t exp = static_cast<int32_t>((u >> 23) & 0xff) - 127 + 15;
+  uint32_t man = u & 0x7fffff;
+  if (exp <= 0) {
+    if (exp < -10)
+      return static_cast<uint16_t>(sign);
+    man |= 0x800000;
+    uint32_t shift = static_cast<uint32_t>(14 - exp);
+    uint32_t half = 1u << (shift - 1);
+    uint32_t r = man >> shift;
+    uint32_t rem = man & ((1u << shift) - 1);
+    if (rem > half || (rem == half && (r & 1)))
+      ++r;
+    return static_cast<uint16_t>(sign | r);
+  }
+  uint32_t r = (static_cast<uint32_t>(exp) << 10) | (man >> 13);
+  uint32_t rem = man & 0x1fff;
+  if (rem > 0x1000 || (rem == 0x1000 && (r & 1)))
+    ++r;
+  return static_cast<uint16_t>(sign | r);
+}
+
+double fromF16(uint16_t h) {
+  int exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+  double sign = (h & 0x8000) ? -1.0 : 1.0;
+  if (exp == 0)
+    return sign * std::ldexp(man, -24);
+  return sign * std::ldexp(1024 + man, exp - 25);
+}
+
+/// Rounds every element to `t` (the kernel sees exactly these values).
+void roundTo(ref::Tensor &x, DType t) {
+  for (double &e : x.data) {
+    if (t == DType::F32)
+      e = static_cast<float>(e);
+    else if (t == DType::BF16)
+      e = fromBF16(toBF16(e));
+    else if (t == DType::F16)
+      e = fromF16(toF16(e));
+  }
+}
+
+/// A tensor packed in a kernel dtype, optionally with dims 1 and 2 swapped.
+struct Buffer {
+  std::vector<uint8_t> bytes;
+  std::vector<int64_t> shape;
+  DType dtype = DType::F32;
+  TensorView view() { return TensorView(bytes.data(), dtype, shape); }
+};
+
+Buffer pack(const ref::Tensor &x, DType t, bool swap12 = false) {
+  Buffer b;
+  b.dtype = t;
+  b.shape = x.shape;
+  if (swap12)
+    std::swap(b.shape[1], b.shape[2]);
+  b.bytes.resize(static_cast<size_t>(x.numel() * dtypeSize(t)));
+  std::vector<int64_t> dims = x.shape;
+  size_t rank = dims.size();
+  std::vector<int64_t> idx(rank, 0);
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    // Position in the packed (possibly swapped) tensor.
+    std::vector<int64_t> p = idx;
+    if (swap12)
+      std::swap(p[1], p[2]);
+    int64_t lin = 0;
+    for (size_t d = 0; d < rank; ++d)
+      lin = lin * b.shape[d] + p[d];
+    double e = x.data[static_cast<size_t>(i)];
+    uint8_t *dst = b.bytes.data() + lin * dtypeSize(t);
+    if (t == DType::F32) {
+      float f = static_cast<float>(e);
+      std::memcpy(dst, &f, 4);
+    } else if (t == DType::F64) {
+      std::memcpy(dst, &e, 8);
+    } else {
+      uint16_t h = t == DType::BF16 ? toBF16(e) : toF16(e);
+      std::memcpy(dst, &h, 2);
+    }
+    for (size_t d = rank; d-- > 0;) {
+      if (++idx[d] < dims[d])
+        break;
+      idx[d] = 0;
+    }
+  }
+  return b;
+}
+
+ref::Tensor unpack(const Buffer &b, bool swap12 = false) {
+  std::vector<int64_t> shape = b.shape;
+  if (swap12)
+    std::swap(shape[1], shape[2]);
+  ref::Tensor x(shape);
+  size_t rank = shape.size();
+  std::vector<int64_t> idx(rank, 0);
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    std::vector<int64_t> p = idx;
+    if (swap12)
+      std::swap(p[1], p[2]);
+    int64_t lin = 0;
+    for (size_t d = 0; d < rank; ++d)
+      lin = lin * b.shape[d] + p[d];
+    const uint8_t *src = b.bytes.data() + lin * dtypeSize(b.dtype);
+    double e = 0;
+    if (b.dtype == DType::F32) {
+      float f;
+      std::memcpy(&f, src, 4);
+      e = f;
+    } else if (b.dtype == DType::F64) {
+      std::memcpy(&e, src, 8);
+    } else {
+      uint16_t h;
+      std::memcpy(&h, src, 2);
+      e = b.dtype == DType::BF16 ? fromBF16(h) : fromF16(h);
+    }
+    x.data[static_cast<size_t>(i)] = e;
+    for (size_t d = rank; d-- > 0;) {
+      if (++idx[d] < shape[d])
+        break;
+      idx[d] = 0;
+    }
+  }
+  return x;
+}
+
+//===----------------------------------------------------------------------===//
+// One test problem
+//===----------------------------------------------------------------------===//
+
+struct Case {
+  DecayKind decay = DecayKind::None;
+  DType dtype = DType::F32;
+  ref::RandomDims dims;
+  int64_t chunk = 64;
+  int64_t subChunk = 16;
+  FeatureMap featureMap = FeatureMap::Identity;
+  bool normalized = false, exclusive = false, causal = true;
+  bool valueMajor = false, bthd = false, initialState = true;
+  bool offsets = false, scheduled = false;
+  int threads = 2;
+  double gateScale = 1.0; ///< multiplies the random log-gates
+
+  std::string name() const {
+    std::ostringstream os;
+    os << ref::decayKindName(decay) << "_" << dtypeName(dtype) << "_B"
+       << dims.batch << "_H" << dims.hq << "x" << dims.hk << "x" << dims.hv
+       << "_T" << dims.seqLen << "_Dk" << dims.dk << "_Dv" << dims.dv << "_C"
+       << chunk;
+    if (featureMap != FeatureMap::Identity)
+      os << "_" << ref::featureMapName(featureMap);
+    if (normalized)
+      os << "_norm";
+    if (exclusive)
+      os << "_excl";
+    if (!causal)
+      os << "_noncausal";
+    if (valueMajor)
+      os << "_vmajor";
+    if (bthd)
+      os << "_bthd";
+    if (!initialState)
+      os << "_nostate";
+    if (offsets)
+      os << "_varlen";
+    if (scheduled)
+      os << "_schedule";
+    if (subChunk != 16)
+      os << "_c" << subChunk;
+    if (threads != 2)
+      os << "_threads" << threads;
+    if (gateScale != 1.0)
+      os << "_gx" << static_cast<int>(gateScale);
+    return os.str();
+  }
+};
+
+/// MATH.md 9.7: fp32 1e-5, fp16 1e-3, bf16 5e-3, fp64 1e-12 (ratio).
+double tolerance(DType t) {
+  switch (t) {
+  case DType::F32:
+    return 1e-5;
+  case DType::F16:
+    return 1e-3;
+  case DType::BF16:
+    return 5e-3;
+  case DType::F64:
+    return 1e-12;
+  }
+  return 0;
+}
+
+/// Compiled kernels shared between cases with the same spec and options.
+const Kernel *getKernel(const AttentionSpec &spec, const CompileOptions &o,
+                        std::string &error) {
+  static std::map<std::string, std::unique_ptr<Kernel>> cache;
+  std::ostringstream key;
+  key << int(spec.decay) << int(spec.featureMap) << spec.normalized
+      << spec.exclusive << spec.causal << int(spec.layout)
+      << spec.stateValueMajor << int(spec.dtype) << int(spec.gateDType) << "_"
+      << spec.keyDim << "_" << spec.valueDim << "_" << o.chunkSize << "_"
+      << o.subChunkSize << "_" << (spec.scale ? *spec.scale : -1.0) << "_"
+      << spec.schedule.has_value() << "_" << spec.eps;
+  auto &slot = cache[key.str()];
+  if (!slot)
+    slot = Kernel::compile(spec, o, &error);
+  return slot.get();
+}
+
+struct Prepared {
+  AttentionSpec spec;
+  CompileOptions options;
+  ref::Spec refSpec;
+  ref::Inputs refIn;
+  Buffer q, k, v, gate, s0, z0;
+  bool hasGate = false;
+  Buffer o, s1, z1;
+  Arguments args;
+};
+
+void prepare(const Case &c, Prepared &p) {
+  ref::RandomOptions ro;
+  ro.initialState = c.initialState;
+  ro.positive = c.normalized;
+  ro.normalizer = c.normalized && c.initialState;
+  ref::RandomDims d = c.dims;
+  ref::Inputs in = ref::randomInputs(c.decay, d, 1234 + d.seqLen, ro);
+  if (in.gate && c.decay != DecayKind::Constant)
+    for (double &g : in.gate->data)
+      g *= c.gateScale;
+  if (c.offsets) {
+    int64_t T = d.seqLen;
+    in.offsets = std::vector<int64_t>{0, T / 5, T / 5, T / 2 + 1, T};
+    int64_t n = 4, H = std::max({d.hq, d.hk, d.hv});
+    if (c.initialState) {
+      std::mt19937_64 rng(99);
+      in.initialState = c.valueMajor ? ref::randn({n, H, d.dv, d.dk}, rng)
+                                     : ref::randn({n, H, d.dk, d.dv}, rng);
+      if (c.normalized) {
+        in.initialNormalizer = ref::randn({n, H, d.dk}, rng);
+        for (double &z : in.initialNormalizer->data)
+          z = std::fabs(z);
+      }
+    }
+  } else if (c.valueMajor && in.initialState) {
+    // randomInputs draws key-major states; transpose the last two dims.
+    ref::Tensor &s = *in.initialState;
+    ref::Tensor t({s.dim(0), s.dim(1), s.dim(3), s.dim(2)});
+    for (int64_t a = 0; a < s.dim(0); ++a)
+      for (int64_t b = 0; b < s.dim(1); ++b)
+        for (int64_t i = 0; i < s.dim(2); ++i)
+          for (int64_t j = 0; j < s.dim(3); ++j)
+            t.at({a, b, j, i}) = s.at({a, b, i, j});
+    s = t;
+  }
+  DType st = c.dtype == DType::F64 ? DType::F64 : DType::F32;
+  roundTo(in.q, c.dtype);
+  roundTo(in.k, c.dtype);
+  roundTo(in.v, c.dtype);
+  if (in.gate)
+    roundTo(*in.gate, st);
+  if (in.initialState)
+    roundTo(*in.initialState, st);
+  if (in.initialNormalizer)
+    roundTo(*in.initialNormalizer, st);
+
+  // The kernel applies the feature map; the reference takes mapped q, k.
+  p.refIn = in;
+  if (c.featureMap != FeatureMap::Identity) {
+    ref::Tensor mq, mk;
+    ASSERT_EQ(ref::applyFeatureMap(c.featureMap, in.q, mq), "");
+    ASSERT_EQ(ref::applyFeatureMap(c.featureMap, in.k, mk), "");
+    p.refIn.q = mq;
+    p.refIn.k = mk;
+  }
+  p.refSpec.decay = c.decay;
+  p.refSpec.normalized = c.normalized;
+  p.refSpec.eps = 1e-6;
+  p.refSpec.scale = 1.0 / std::sqrt(static_cast<double>(d.dk));
+  p.refSpec.causal = c.causal;
+  p.refSpec.exclusive = c.exclusive;
+  p.refSpec.stateValueMajor = c.valueMajor;
+
+  AttentionSpec &s = p.spec;
+  s.decay = c.decay;
+  s.featureMap = c.featureMap;
+  s.normalized = c.normalized;
+  s.eps = 1e-6;
+  s.causal = c.causal;
+  s.exclusive = c.exclusive;
+  s.layout = c.bthd ? Layout::BTHD : Layout::BHTD;
+  s.stateValueMajor = c.valueMajor;
+  s.dtype = c.dtype;
+  s.gateDType = st;
+  s.keyDim = d.dk;
+  s.valueDim = d.dv;
+  int64_t H = std::max({d.hq, d.hk, d.hv});
+  if (c.scheduled) {
+    s.schedule = ref::Schedule::RetNet;
+    std::vector<double> logs = ref::logDecaySchedule(ref::Schedule::RetNet, H);
+    p.refIn.gate = ref::Tensor({H});
+    p.refIn.gate->data = logs;
+  }
+  p.options.chunkSize = c.chunk;
+  p.options.subChunkSize = c.subChunk;
+
+  p.q = pack(in.q, c.dtype, c.bthd);
+  p.k = pack(in.k, c.dtype, c.bthd);
+  p.v = pack(in.v, c.dtype, c.bthd);
+  p.args.q = p.q.view();
+  p.args.k = p.k.view();
+  p.args.v = p.v.view();
+  if (in.gate && !c.scheduled) {
+    bool swap = c.bthd && in.gate->shape.size() >= 3;
+    p.gate = pack(*in.gate, st, swap);
+    p.args.gate = p.gate.view();
+  }
+  if (in.initialState) {
+    p.s0 = pack(*in.initialState, st);
+    p.args.initialState = p.s0.view();
+  }
+  if (in.initialNormalizer) {
+    p.z0 = pack(*in.initialNormalizer, st);
+    p.args.initialNormalizer = p.z0.view();
+  }
+  p.args.offsets = in.offsets;
+  int64_t N =
+      in.offsets ? static_cast<int64_t>(in.offsets->size()) - 1 : d.batch;
+  p.o = pack(ref::Tensor({d.batch, H, d.seqLen, d.dv}, 0.0), c.dtype, c.bthd);
+  p.s1 = pack(c.valueMajor ? ref::Tensor({N, H, d.dv, d.dk}, 0.0)
+                           : ref::Tensor({N, H, d.dk, d.dv}, 0.0),
+              st);
+  p.args.output = p.o.view();
+  p.args.finalState = p.s1.view();
+  if (c.normalized) {
+    p.z1 = pack(ref::Tensor({N, H, d.dk}, 0.0), st);
+    p.args.finalNormalizer = p.z1.view();
+  }
+  p.args.numThreads = c.threads;
+}
+
+void checkCase(const Case &c) {
+  SCOPED_TRACE(c.name());
+  Prepared p;
+  prepare(c, p);
+  if (testing::Test::HasFatalFailure())
+    return;
+  std::string error;
+  const Kernel *kernel = getKernel(p.spec, p.options, error);
+  ASSERT_NE(kernel, nullptr) << error;
+  ASSERT_EQ(kernel->run(p.args), "");
+
+  ref::Outputs want;
+  ASSERT_EQ(ref::run(p.refSpec, p.refIn, ref::Form::Recurrent, want), "");
+  ref::Tensor o = unpack(p.o, c.bthd);
+  ref::Tensor s = unpack(p.s1);
+  double tol = tolerance(c.dtype);
+  double ro = ref::ratio(o, want.o), rs = ref::ratio(s, want.finalState);
+  EXPECT_LE(ro, tol) << "output ratio";
+  EXPECT_LE(rs, tol) << "final state ratio";
+  if (c.normalized) {
+    ref::Tensor z = unpack(p.z1);
+    EXPECT_LE(ref::ratio(z, want.finalNormalizer), tol) << "normalizer ratio";
+  }
+  for (double x : o.data)
+    ASSERT_TRUE(std::isfinite(x)) << "non-finite output";
+  if (c.dtype == DType::F32 || c.dtype == DType::F64) {
+    // Elementwise: |Δ| <= atol + rtol |ref|, rtol = 1e-4, atol = 1e-5 max.
+    double maxRef = 0;
+    for (double x : want.o.data)
+      maxRef = std::max(maxRef, std::fabs(x));
+    double rtol = c.dtype == DType::F64 ? 1e-10 : 1e-4;
+    double atol = (c.dtype == DType::F64 ? 1e-11 : 1e-5) * maxRef;
+    size_t bad = 0;
+    for (size_t i = 0; i < o.data.size(); ++i)
+      if (std::fabs(o.data[i] - want.o.data[i]) >
+          atol + rtol * std::fabs(want.o.data[i]))
+        ++bad;
+    EXPECT_EQ(bad, 0u) << "elements outside atol + rtol |ref|";
+  }
+  testing::Test::RecordProperty("ratio_o", std::to_string(ro));
+}
+
+//===----------------------------------------------------------------------===//
+// The sweep
+//===----------------------------------------------------------------------===//
+
+std::vector<Case> sweep() {
+  std::vector<Case> cases;
+  const DecayKind decays[] = {DecayKind::None, DecayKind::Constant,
+                              DecayKind::Scalar, DecayKind::Vector};
+  struct Shape {
+    int64_t T, dk, dv;
+  };
+  const Shape shapes[] = {
+      {1, 32, 32}, {63, 32, 48}, {500, 60, 60}, {130, 64, 64}};
+  for (DecayKind decay : decays)
+    for (DType dtype : {DType::F32, DType::BF16})
+      for (const Shape &s : shapes)
+        for (int64_t chunk : {16, 64}) {
+          Case c;
+          c.decay = decay;
+          c.dtype = dtype;
+          c.dims = {2, 3, 3, 3, s.T, s.dk, s.dv};
+          c.chunk = chunk;
+          cases.push_back(c);
+        }
+  auto add = [&](DecayKind decay, auto mutate) {
+    Case c;
+    c.decay = decay;
+    c.dims = {2, 4, 4, 4, 77, 32, 24};
+    c.chunk = 32;
+    mutate(c);
+    cases.push_back(c);
+  };
+  for (DecayKind decay : decays) {
+    add(decay, [](Case &c) { c.dims.hk = c.dims.hv = 2; }); // GQA
+    add(decay, [](Case &c) { c.dims.hq = 1; });             // shared q
+    add(decay, [](Case &c) {
+      c.offsets = true;
+      c.dims.batch = 1;
+    });
+    add(decay, [](Case &c) { c.bthd = true; });
+    add(decay, [](Case &c) { c.valueMajor = true; });
+    add(decay, [](Case &c) { c.initialState = false; });
+    add(decay, [](Case &c) { c.exclusive = true; });
+    add(decay, [](Case &c) {
+      c.normalized = true;
+      c.featureMap = FeatureMap::EluPlusOne;
+    });
+    add(decay, [](Case &c) { c.featureMap = FeatureMap::Relu; });
+    add(decay, [](Case &c) { c.dtype = DType::F16; });
+    add(decay, [](Case &c) { c.dtype = DType::F64; });
+    add(decay, [](Case &c) {
+      c.chunk = 1;
+      c.subChunk = 1;
+    });
+    add(decay, [](Case &c) { c.chunk = 48; });
+    add(decay, [](Case &c) { c.threads = 1; });
+  }
+  add(DecayKind::None, [](Case &c) { c.causal = false; });
+  add(DecayKind::None, [](Case &c) {
+    c.causal = false;
+    c.normalized = true;
+    c.featureMap = FeatureMap::EluPlusOne;
+  });
+  add(DecayKind::Constant, [](Case &c) { c.scheduled = true; });
+  // Large decays (MATH.md 9.3): g = 30x the usual, still finite.
+  add(DecayKind::Scalar, [](Case &c) { c.gateScale = 400; });
+  add(DecayKind::Vector, [](Case &c) { c.gateScale = 400; });
+  add(DecayKind::Vector, [](Case &c) { c.subChunk = 8; });
+  add(DecayKind::Vector, [](Case &c) { c.subChunk = 32; });
+  return cases;
+}
+
+class KernelSweep : public testing::TestWithParam<Case> {};
+
+TEST_P(KernelSweep, MatchesReference) { checkCase(GetParam()); }
+
+INSTANTIATE_TEST_SUITE_P(Variants, KernelSweep, testing::ValuesIn(sweep()),
+                         [](const testing::TestParamInfo<Case> &info) {
+                           return info.param.name();
+                         });
+
+} // namespace
