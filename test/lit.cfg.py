@@ -19,7 +19,8 @@ llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.linattn_tools_dir, config.llvm_tools_dir]
-llvm_config.add_tool_substitutions(["linattn-opt", "linattn-reference"], tool_dirs)
+llvm_config.add_tool_substitutions(
+    ["linattn-opt", "linattn-reference", "linattn-run"], tool_dirs)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 # ptxas from the CUDA toolkit checks generated PTX where it is installed.

@@ -1,0 +1,92 @@
+// RUN: linattn-opt %s --linattn-chunk=chunk-size=32 --split-input-file | FileCheck %s
+
+// No decay: chunk loop, Q·Kᵀ with the triangular-result hint, the causal
+// mask, P·V with the triangular-lhs hint, Q·S and the state update Kᵀ·V.
+// CHECK-LABEL: func.func @none
+// CHECK: memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
+// CHECK: scf.for %[[B:.*]] =
+// CHECK:   scf.for %[[H:.*]] =
+// CHECK:     %[[C32:.*]] = arith.constant 32 : index
+// CHECK:     scf.for %{{.*}} = %{{.*}} to %{{.*}} step %[[C32]]
+// CHECK:       arith.minsi
+// CHECK:       linalg.matmul {linattn.lower_triangular_result} ins(%{{.*}}, %{{.*}} : memref<32x64xf32>, memref<64x32xf32>) outs(%{{.*}} : memref<32x32xf32>)
+// CHECK:       linalg.matmul {linattn.lower_triangular_lhs} ins(%{{.*}}, %{{.*}} : memref<32x32xf32>, memref<32x64xf32>)
+// CHECK-NOT:   math.exp
+// CHECK:       linalg.matmul ins(%{{.*}}, %{{.*}} : memref<32x64xf32>, memref<64x64xf32>)
+// CHECK:       memref.transpose
+// CHECK:       linalg.matmul ins(%{{.*}}, %{{.*}} : memref<64x32xf32, strided<[1, 64]>>, memref<32x64xf32>) outs(%{{.*}} : memref<64x64xf32>)
+// CHECK: memref.dealloc
+// CHECK-NOT: linattn.attention
+func.func @none(%q: tensor<2x4x?x64xf32>, %k: tensor<2x4x?x64xf32>, %v: tensor<2x4x?x64xf32>) -> (tensor<2x4x?x64xf32>, tensor<2x4x64x64xf32>) {
+  %o, %s = linattn.attention %q, %k, %v
+      : tensor<2x4x?x64xf32>, tensor<2x4x?x64xf32>, tensor<2x4x?x64xf32> -> tensor<2x4x?x64xf32>, tensor<2x4x64x64xf32>
+  return %o, %s : tensor<2x4x?x64xf32>, tensor<2x4x64x64xf32>
+}
+
+// -----
+
+// Constant decay from a schedule: the per-head ln(lambda) become a global;
+// the chunk-local cumulative decay is a loop-carried sum, the mask and the
+// state factors are exps of differences (all <= 0).
+// CHECK: memref.global "private" constant @__linattn_log_decay : memref<4xf32> = dense<[-0.0317486972, -0.0157483574, -0.00784317776, -0.00391389942]>
+// CHECK-LABEL: func.func @constant
+// CHECK: memref.get_global @__linattn_log_decay
+// CHECK: scf.for {{.*}} iter_args
+// CHECK:   arith.select
+// CHECK:   arith.addf
+// CHECK: linalg.matmul {linattn.lower_triangular_result}
+// CHECK: math.exp
+// CHECK: linalg.matmul {linattn.lower_triangular_lhs}
+func.func @constant(%q: tensor<1x4x100x32xbf16>, %k: tensor<1x4x100x32xbf16>, %v: tensor<1x4x100x32xbf16>) -> (tensor<1x4x100x32xbf16>, tensor<1x4x32x32xf32>) {
+  %o, %s = linattn.attention %q, %k, %v {decay = #linattn.decay<constant, schedule = retnet>}
+      : tensor<1x4x100x32xbf16>, tensor<1x4x100x32xbf16>, tensor<1x4x100x32xbf16> -> tensor<1x4x100x32xbf16>, tensor<1x4x32x32xf32>
+  return %o, %s : tensor<1x4x100x32xbf16>, tensor<1x4x32x32xf32>
+}
+
+// -----
+
+// Scalar gate: loaded per step, clamped at -1000 (MATH.md 9.3), bf16 inputs
+// extended to f32 in the load and the output truncated back.
+// CHECK-LABEL: func.func @scalar
+// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: arith.constant -1.000000e+03 : f32
+// CHECK: arith.maximumf
+// CHECK: arith.truncf %{{.*}} : f32 to bf16
+func.func @scalar(%q: tensor<1x2x?x16xbf16>, %k: tensor<1x2x?x16xbf16>, %v: tensor<1x2x?x16xbf16>, %g: tensor<1x2x?xf32>) -> (tensor<1x2x?x16xbf16>, tensor<1x2x16x16xf32>) {
+  %o, %s = linattn.attention %q, %k, %v gate(%g : tensor<1x2x?xf32>) {decay = #linattn.decay<scalar>}
+      : tensor<1x2x?x16xbf16>, tensor<1x2x?x16xbf16>, tensor<1x2x?x16xbf16> -> tensor<1x2x?x16xbf16>, tensor<1x2x16x16xf32>
+  return %o, %s : tensor<1x2x?x16xbf16>, tensor<1x2x16x16xf32>
+}
+
+// -----
+
+// Vector gate (GLA) with secondary chunking c = 16: no Q·Kᵀ over the whole
+// chunk; the off-diagonal sub-blocks are matmuls on subviews of P, the
+// diagonal ones a reduction with exp inside.
+// CHECK-LABEL: func.func @vector
+// CHECK-NOT: linattn.lower_triangular_result
+// CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : memref<16x32xf32>, memref<32x16xf32, strided<[32, 1]>>) outs(%{{.*}} : memref<16x16xf32, strided<[32, 1], offset: 512>>)
+// CHECK: scf.for {{.*}} iter_args
+// CHECK:   math.exp
+// CHECK:   arith.addf {{.*}} fastmath<reassoc>
+// CHECK: linalg.matmul {linattn.lower_triangular_lhs}
+func.func @vector(%q: tensor<1x2x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x?x32xf32>, %g: tensor<1x2x?x32xf32>) -> (tensor<1x2x?x32xf32>, tensor<1x2x32x32xf32>) {
+  %o, %s = linattn.attention %q, %k, %v gate(%g : tensor<1x2x?x32xf32>) {decay = #linattn.decay<vector>, chunking = #linattn.chunking<size = 32, sub_size = 16>}
+      : tensor<1x2x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xf32> -> tensor<1x2x?x32xf32>, tensor<1x2x32x32xf32>
+  return %o, %s : tensor<1x2x?x32xf32>, tensor<1x2x32x32xf32>
+}
+
+// -----
+
+// Normalized form: V gets a ones column (Dv + 1 = 17 padded to 32 columns),
+// the output is divided by that column + eps; bthd inputs become transposed
+// views.
+// CHECK-LABEL: func.func @normalized_bthd
+// CHECK: memref.transpose %{{.*}} (d0, d1, d2, d3) -> (d0, d2, d1, d3)
+// CHECK: memref.alloc() {alignment = 64 : i64} : memref<32x32xf32>
+// CHECK: arith.divf
+func.func @normalized_bthd(%q: tensor<1x?x2x16xf32>, %k: tensor<1x?x2x16xf32>, %v: tensor<1x?x2x16xf32>) -> (tensor<1x?x2x16xf32>, tensor<1x2x16x16xf32>, tensor<1x2x16xf32>) {
+  %o, %s, %z = linattn.attention %q, %k, %v {feature_map = #linattn.feature_map<elu_plus_one>, normalization = #linattn.norm<katharopoulos>, layout = #linattn.layout<bthd>}
+      : tensor<1x?x2x16xf32>, tensor<1x?x2x16xf32>, tensor<1x?x2x16xf32> -> tensor<1x?x2x16xf32>, tensor<1x2x16x16xf32>, tensor<1x2x16xf32>
+  return %o, %s, %z : tensor<1x?x2x16xf32>, tensor<1x2x16x16xf32>, tensor<1x2x16xf32>
+}

@@ -1,0 +1,542 @@
+//===- linattn-run.cpp - Run a linattn kernel on .npy tensors --*- C++ -*-===//
+//
+// Part of the linattn project.
+//
+//===----------------------------------------------------------------------===//
+//
+// The language-neutral way to run, check and time a kernel:
+//
+//   linattn-run spec.mlir --in q=q.npy --in k=k.npy --in v=v.npy \
+//       --out o=o.npy --out final_state=s.npy --check --bench
+//   linattn-run --decay=vector --dk=128 --dv=128 --random=1,8,4096 --bench
+//
+// The spec is the first linattn.attention op of an .mlir file, or given by
+// flags. Inputs come from .npy files or are drawn at random (--random=B,H,T).
+// --check runs the fp64 reference on the same (rounded) inputs and compares
+// with the tolerances of MATH.md 9.7; --bench times the kernel.
+//
+//===----------------------------------------------------------------------===//
+
+#include "linattn/Reference/Reference.h"
+#include "linattn/Runtime/Npy.h"
+#include "linattn/Runtime/Runtime.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+
+using namespace linattn;
+namespace cl = llvm::cl;
+namespace ref = linattn::reference;
+
+static cl::OptionCategory cat("linattn-run options");
+static cl::opt<std::string> specFile(cl::Positional, cl::desc("[spec.mlir]"),
+                                     cl::init(""), cl::cat(cat));
+static cl::list<std::string>
+    inputs("in", cl::desc("Input NAME=FILE.npy (q, k, v, gate, initial_state, "
+                          "initial_normalizer, offsets)"),
+           cl::cat(cat));
+static cl::list<std::string>
+    outputs("out",
+            cl::desc("Output NAME=FILE.npy (o, final_state, final_normalizer)"),
+            cl::cat(cat));
+static cl::opt<std::string>
+    randomDims("random",
+               cl::desc("Random inputs of logical shape B,H,T (or "
+                        "B,Hq,Hk,Hv,T) instead of --in files"),
+               cl::init(""), cl::cat(cat));
+static cl::opt<unsigned> seed("seed", cl::desc("Seed of --random"),
+                              cl::init(1), cl::cat(cat));
+static cl::opt<bool> check("check",
+                           cl::desc("Compare with the fp64 reference"),
+                           cl::cat(cat));
+static cl::opt<bool> bench("bench", cl::desc("Time the kernel"), cl::cat(cat));
+static cl::opt<int> reps("reps", cl::desc("Timed repetitions of --bench"),
+                         cl::init(10), cl::cat(cat));
+static cl::opt<int> warmup("warmup", cl::desc("Untimed runs before --bench"),
+                           cl::init(2), cl::cat(cat));
+static cl::opt<int> threads("num-threads", cl::desc("Threads (0: all cores)"),
+                            cl::init(0), cl::cat(cat));
+static cl::opt<bool> printIR("print-ir",
+                             cl::desc("Print the kernel's linattn IR"),
+                             cl::cat(cat));
+// Spec flags (used without an .mlir file).
+static cl::opt<std::string> decayFlag("decay",
+                                      cl::desc("none|constant|scalar|vector"),
+                                      cl::init("none"), cl::cat(cat));
+static cl::opt<std::string>
+    scheduleFlag("schedule",
+                 cl::desc("Constant decay schedule: retnet|retnet_linspace|"
+                          "transnormer|lightning"),
+                 cl::init(""), cl::cat(cat));
+static cl::opt<std::string> featureFlag("feature-map",
+                                        cl::desc("identity|elu_plus_one|relu"),
+                                        cl::init("identity"), cl::cat(cat));
+static cl::opt<std::string> dtypeFlag("dtype", cl::desc("f32|bf16|f16|f64"),
+                                      cl::init("f32"), cl::cat(cat));
+static cl::opt<std::string> layoutFlag("layout", cl::desc("bhtd|bthd"),
+                                       cl::init("bhtd"), cl::cat(cat));
+static cl::opt<int64_t> dkFlag("dk", cl::desc("Key dim"), cl::init(64),
+                               cl::cat(cat));
+static cl::opt<int64_t> dvFlag("dv", cl::desc("Value dim"), cl::init(64),
+                               cl::cat(cat));
+static cl::opt<bool> normalizedFlag("normalized",
+                                    cl::desc("Katharopoulos normalization"),
+                                    cl::cat(cat));
+static cl::opt<bool> exclusiveFlag("exclusive", cl::desc("Exclusive read"),
+                                   cl::cat(cat));
+static cl::opt<bool> nonCausalFlag("non-causal", cl::desc("Bidirectional"),
+                                   cl::cat(cat));
+// Code generation.
+static cl::opt<int64_t> chunkSize("chunk-size", cl::desc("Chunk size"),
+                                  cl::init(0), cl::cat(cat));
+static cl::opt<int64_t> subChunkSize("sub-chunk-size",
+                                     cl::desc("Vector-gate sub-chunk size"),
+                                     cl::init(0), cl::cat(cat));
+static cl::opt<int64_t> tileM("tile-m", cl::desc("Register block rows"),
+                              cl::init(0), cl::cat(cat));
+static cl::opt<int64_t> tileN("tile-n", cl::desc("Register block columns"),
+                              cl::init(0), cl::cat(cat));
+static cl::opt<int64_t> vectorWidth("vector-width",
+                                    cl::desc("f32 lanes (0: host)"),
+                                    cl::init(0), cl::cat(cat));
+
+static int fail(const std::string &msg) {
+  llvm::errs() << "linattn-run: error: " << msg << "\n";
+  return 1;
+}
+
+static std::optional<DType> parseDType(const std::string &s) {
+  if (s == "f32")
+    return DType::F32;
+  if (s == "bf16")
+    return DType::BF16;
+  if (s == "f16")
+    return DType::F16;
+  if (s == "f64")
+    return DType::F64;
+  return std::nullopt;
+}
+
+static npy::DType toNpy(DType t) {
+  switch (t) {
+  case DType::F32:
+    return npy::DType::F32;
+  case DType::BF16:
+    return npy::DType::BF16;
+  case DType::F16:
+    return npy::DType::F16;
+  case DType::F64:
+    return npy::DType::F64;
+  }
+  return npy::DType::F32;
+}
+
+static std::optional<DType> fromNpy(npy::DType t) {
+  switch (t) {
+  case npy::DType::F32:
+    return DType::F32;
+  case npy::DType::BF16:
+    return DType::BF16;
+  case npy::DType::F16:
+    return DType::F16;
+  case npy::DType::F64:
+    return DType::F64;
+  default:
+    return std::nullopt;
+  }
+}
+
+static std::string specFromFlags(AttentionSpec &s) {
+  auto decay = ref::parseDecayKind(decayFlag);
+  if (!decay)
+    return "unknown --decay '" + decayFlag + "'";
+  s.decay = *decay;
+  if (!scheduleFlag.empty()) {
+    const std::pair<const char *, Schedule> names[] = {
+        {"retnet", Schedule::RetNet},
+        {"retnet_linspace", Schedule::RetNetLinspace},
+        {"transnormer", Schedule::TransNormer},
+        {"lightning", Schedule::Lightning}};
+    bool found = false;
+    for (auto &[n, v] : names)
+      if (scheduleFlag == n) {
+        s.schedule = v;
+        found = true;
+      }
+    if (!found)
+      return "unknown --schedule '" + scheduleFlag + "'";
+    if (s.schedule == Schedule::Lightning)
+      s.numLayers = 2;
+  }
+  if (featureFlag == "identity")
+    s.featureMap = FeatureMap::Identity;
+  else if (featureFlag == "elu_plus_one")
+    s.featureMap = FeatureMap::EluPlusOne;
+  else if (featureFlag == "relu")
+    s.featureMap = FeatureMap::Relu;
+  else
+    return "unknown --feature-map '" + featureFlag + "'";
+  auto dt = parseDType(dtypeFlag);
+  if (!dt)
+    return "unknown --dtype '" + dtypeFlag + "'";
+  s.dtype = *dt;
+  if (layoutFlag != "bhtd" && layoutFlag != "bthd")
+    return "unknown --layout '" + layoutFlag + "'";
+  s.layout = layoutFlag == "bthd" ? Layout::BTHD : Layout::BHTD;
+  s.keyDim = dkFlag;
+  s.valueDim = dvFlag;
+  s.normalized = normalizedFlag;
+  if (s.normalized)
+    s.eps = 1e-6;
+  s.exclusive = exclusiveFlag;
+  s.causal = !nonCausalFlag;
+  return "";
+}
+
+/// An owned tensor in the kernel's dtype plus its fp64 copy (bhtd order for
+/// q/k/v-like tensors) for the reference.
+struct Slot {
+  npy::Array array;
+  ref::Tensor logical; // reference view (bhtd)
+};
+
+static ref::Tensor toLogical(const npy::Array &a, bool swapHT) {
+  std::vector<double> vals = npy::toF64(a);
+  std::vector<int64_t> shape = a.shape;
+  if (!swapHT || shape.size() < 3) {
+    ref::Tensor t(shape);
+    t.data = vals;
+    return t;
+  }
+  std::swap(shape[1], shape[2]);
+  ref::Tensor t(shape);
+  int64_t d0 = a.shape[0], d1 = a.shape[1], d2 = a.shape[2];
+  int64_t inner = a.numel() / std::max<int64_t>(d0 * d1 * d2, 1);
+  for (int64_t i = 0; i < d0; ++i)
+    for (int64_t j = 0; j < d1; ++j)
+      for (int64_t k = 0; k < d2; ++k)
+        for (int64_t l = 0; l < inner; ++l)
+          t.data[((i * d2 + k) * d1 + j) * inner + l] =
+              vals[((i * d1 + j) * d2 + k) * inner + l];
+  return t;
+}
+
+static npy::Array fromLogical(const ref::Tensor &t, DType dtype, bool swapHT) {
+  std::vector<int64_t> shape = t.shape;
+  std::vector<double> vals = t.data;
+  if (swapHT && shape.size() >= 3) {
+    int64_t d0 = shape[0], d1 = shape[1], d2 = shape[2];
+    int64_t inner = t.numel() / std::max<int64_t>(d0 * d1 * d2, 1);
+    for (int64_t i = 0; i < d0; ++i)
+      for (int64_t j = 0; j < d1; ++j)
+        for (int64_t k = 0; k < d2; ++k)
+          for (int64_t l = 0; l < inner; ++l)
+            vals[((i * d2 + k) * d1 + j) * inner + l] =
+                t.data[((i * d1 + j) * d2 + k) * inner + l];
+    std::swap(shape[1], shape[2]);
+  }
+  return npy::fromF64(vals, shape, toNpy(dtype));
+}
+
+static TensorView viewOf(npy::Array &a, DType t) {
+  return TensorView(a.data.data(), t, a.shape);
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(cat);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "linattn-run: compile a linear-attention spec for this CPU and run it "
+      "on .npy tensors\n");
+
+  AttentionSpec spec;
+  CompileOptions options;
+  std::vector<std::vector<int64_t>> opShapes;
+  if (!specFile.empty()) {
+    auto buf = llvm::MemoryBuffer::getFileOrSTDIN(specFile);
+    if (!buf)
+      return fail("cannot read '" + specFile + "': " + buf.getError().message());
+    if (std::string e = parseSpec((*buf)->getBuffer().str(), spec, &options,
+                                  &opShapes);
+        !e.empty())
+      return fail(specFile + ": " + e);
+  } else if (std::string e = specFromFlags(spec); !e.empty()) {
+    return fail(e);
+  }
+  if (chunkSize)
+    options.chunkSize = chunkSize;
+  if (subChunkSize)
+    options.subChunkSize = subChunkSize;
+  if (tileM)
+    options.tileM = tileM;
+  if (tileN)
+    options.tileN = tileN;
+  options.vectorWidth = vectorWidth;
+  bool bthd = spec.layout == Layout::BTHD;
+  DType stateType = spec.dtype == DType::F64 ? DType::F64 : DType::F32;
+
+  // Inputs.
+  std::map<std::string, Slot> in;
+  std::optional<std::vector<int64_t>> offsets;
+  for (const std::string &arg : inputs) {
+    size_t eq = arg.find('=');
+    if (eq == std::string::npos)
+      return fail("--in expects NAME=FILE.npy, got '" + arg + "'");
+    std::string name = arg.substr(0, eq), path = arg.substr(eq + 1);
+    static const char *known[] = {"q",
+                                  "k",
+                                  "v",
+                                  "gate",
+                                  "initial_state",
+                                  "initial_normalizer",
+                                  "offsets"};
+    if (std::find_if(std::begin(known), std::end(known), [&](const char *k) {
+          return name == k;
+        }) == std::end(known))
+      return fail("unknown input '" + name + "'");
+    npy::Array a;
+    if (std::string e = npy::load(path, a); !e.empty())
+      return fail(e);
+    if (name == "offsets") {
+      std::vector<double> v = npy::toF64(a);
+      offsets = std::vector<int64_t>(v.begin(), v.end());
+      continue;
+    }
+    bool qkv = name == "q" || name == "k" || name == "v";
+    auto dt = fromNpy(a.dtype);
+    if (!dt)
+      return fail(path + ": dtype " + npy::toString(a.dtype) +
+                  " is not a float type");
+    DType want = qkv ? spec.dtype
+                 : name == "gate" && spec.decay != DecayKind::Constant
+                     ? spec.gateDType
+                     : stateType;
+    if (name == "gate" && spec.decay != DecayKind::Constant &&
+        *dt == spec.dtype)
+      want = spec.gateDType = spec.dtype;
+    if (*dt != want)
+      return fail(path + ": " + name + " has dtype " + dtypeName(*dt) +
+                  ", expected " + dtypeName(want));
+    Slot s;
+    s.logical = toLogical(a, bthd && (qkv || name == "gate"));
+    s.array = std::move(a);
+    in[name] = std::move(s);
+  }
+  if (!randomDims.empty()) {
+    std::vector<int64_t> d;
+    llvm::SmallVector<llvm::StringRef> parts;
+    llvm::StringRef(randomDims).split(parts, ',');
+    for (llvm::StringRef p : parts) {
+      int64_t x;
+      if (p.trim().getAsInteger(10, x) || x < 0)
+        return fail("--random expects B,H,T or B,Hq,Hk,Hv,T, got '" +
+                    randomDims + "'");
+      d.push_back(x);
+    }
+    if (d.size() != 3 && d.size() != 5)
+      return fail("--random expects B,H,T or B,Hq,Hk,Hv,T");
+    ref::RandomDims rd;
+    rd.batch = d[0];
+    rd.hq = d[1];
+    rd.hk = d.size() == 5 ? d[2] : d[1];
+    rd.hv = d.size() == 5 ? d[3] : d[1];
+    rd.seqLen = d.back();
+    rd.dk = spec.keyDim;
+    rd.dv = spec.valueDim;
+    ref::RandomOptions ro;
+    ro.positive = spec.normalized;
+    ro.normalizer = spec.normalized;
+    ref::Inputs r = ref::randomInputs(spec.decay, rd, seed, ro);
+    auto put = [&](const char *name, const ref::Tensor &t, DType dt,
+                   bool swap) {
+      if (in.count(name))
+        return;
+      Slot s;
+      s.array = fromLogical(t, dt, swap);
+      s.logical = toLogical(s.array, swap); // rounded values
+      in[name] = std::move(s);
+    };
+    put("q", r.q, spec.dtype, bthd);
+    put("k", r.k, spec.dtype, bthd);
+    put("v", r.v, spec.dtype, bthd);
+    if (r.gate && !(spec.decay == DecayKind::Constant &&
+                    (spec.schedule || !spec.logDecay.empty())))
+      put("gate", *r.gate,
+          spec.decay == DecayKind::Constant ? stateType : spec.gateDType,
+          bthd && r.gate->shape.size() >= 3);
+    if (r.initialState)
+      put("initial_state", *r.initialState, stateType, false);
+    if (r.initialNormalizer)
+      put("initial_normalizer", *r.initialNormalizer, stateType, false);
+  }
+  for (const char *need : {"q", "k", "v"})
+    if (!in.count(need))
+      return fail(std::string("missing input '") + need +
+                  "' (give --in " + need + "=FILE.npy or --random)");
+
+  // Kernel.
+  std::string error;
+  std::unique_ptr<Kernel> kernel = Kernel::compile(spec, options, &error);
+  if (!kernel)
+    return fail(error);
+  if (printIR)
+    llvm::outs() << kernel->sourceIR();
+  llvm::errs() << "compiled for " << hostDescription() << " in "
+               << llvm::format("%.2f", kernel->compileSeconds()) << " s (C = "
+               << kernel->options().chunkSize
+               << ", tile = " << kernel->options().tileM << "x"
+               << kernel->options().tileN
+               << ", vector width = " << kernel->options().vectorWidth
+               << ")\n";
+
+  // Outputs.
+  const ref::Tensor &q = in["q"].logical, &v = in["v"].logical;
+  int64_t B = q.dim(0), T = q.dim(2);
+  int64_t H = std::max({q.dim(1), in["k"].logical.dim(1), v.dim(1)});
+  int64_t N = offsets ? static_cast<int64_t>(offsets->size()) - 1 : B;
+  int64_t dk = spec.keyDim, dv = spec.valueDim;
+  npy::Array o = fromLogical(ref::Tensor({B, H, T, dv}), spec.dtype, bthd);
+  npy::Array s1 = fromLogical(
+      ref::Tensor(spec.stateValueMajor ? std::vector<int64_t>{N, H, dv, dk}
+                                       : std::vector<int64_t>{N, H, dk, dv}),
+      stateType, false);
+  npy::Array z1 =
+      fromLogical(ref::Tensor({N, H, dk}), stateType, false);
+
+  Arguments args;
+  args.q = viewOf(in["q"].array, spec.dtype);
+  args.k = viewOf(in["k"].array, spec.dtype);
+  args.v = viewOf(in["v"].array, spec.dtype);
+  if (in.count("gate")) {
+    DType gt = spec.decay == DecayKind::Constant
+                   ? *fromNpy(in["gate"].array.dtype)
+                   : spec.gateDType;
+    args.gate = viewOf(in["gate"].array, gt);
+  }
+  if (in.count("initial_state"))
+    args.initialState = viewOf(in["initial_state"].array, stateType);
+  if (in.count("initial_normalizer"))
+    args.initialNormalizer = viewOf(in["initial_normalizer"].array, stateType);
+  args.offsets = offsets;
+  args.output = viewOf(o, spec.dtype);
+  args.finalState = viewOf(s1, stateType);
+  if (spec.normalized)
+    args.finalNormalizer = viewOf(z1, stateType);
+  args.numThreads = threads;
+
+  if (std::string e = kernel->run(args); !e.empty())
+    return fail(e);
+
+  int status = 0;
+  if (check) {
+    ref::Spec rs;
+    rs.decay = spec.decay;
+    rs.normalized = spec.normalized;
+    rs.eps = spec.eps;
+    rs.scale = spec.scale ? *spec.scale
+                          : 1.0 / std::sqrt(static_cast<double>(dk));
+    rs.causal = spec.causal;
+    rs.exclusive = spec.exclusive;
+    rs.stateValueMajor = spec.stateValueMajor;
+    ref::Inputs ri;
+    ri.q = in["q"].logical;
+    ri.k = in["k"].logical;
+    ri.v = in["v"].logical;
+    if (spec.featureMap != FeatureMap::Identity) {
+      ref::Tensor mq, mk;
+      ref::applyFeatureMap(spec.featureMap, ri.q, mq);
+      ref::applyFeatureMap(spec.featureMap, ri.k, mk);
+      ri.q = mq;
+      ri.k = mk;
+    }
+    if (in.count("gate"))
+      ri.gate = in["gate"].logical;
+    else if (spec.decay == DecayKind::Constant) {
+      std::vector<double> logs =
+          !spec.logDecay.empty()
+              ? spec.logDecay
+              : ref::logDecaySchedule(*spec.schedule, H, spec.layer,
+                                      spec.numLayers);
+      ri.gate = ref::Tensor({H});
+      ri.gate->data = logs;
+    }
+    if (in.count("initial_state"))
+      ri.initialState = in["initial_state"].logical;
+    if (in.count("initial_normalizer"))
+      ri.initialNormalizer = in["initial_normalizer"].logical;
+    ri.offsets = offsets;
+    ref::Outputs want;
+    auto start = std::chrono::steady_clock::now();
+    if (std::string e = ref::run(rs, ri, ref::Form::Chunked, want,
+                                 options.chunkSize);
+        !e.empty())
+      return fail("reference: " + e);
+    double refSec = std::chrono::duration<double>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+    double tol = spec.dtype == DType::F32    ? 1e-5
+                 : spec.dtype == DType::F64  ? 1e-12
+                 : spec.dtype == DType::F16 ? 1e-3
+                                             : 5e-3;
+    double ro = ref::ratio(toLogical(o, bthd), want.o);
+    double rsr = ref::ratio(toLogical(s1, false), want.finalState);
+    bool ok = ro <= tol && rsr <= tol;
+    llvm::outs() << llvm::format(
+        "check: output ratio %.3g, final state ratio %.3g (tolerance %.0e "
+        "for %s) -> %s  [fp64 reference %.1f ms]\n",
+        ro, rsr, tol, dtypeName(spec.dtype), ok ? "PASS" : "FAIL",
+        refSec * 1e3);
+    if (!ok)
+      status = 2;
+  }
+  if (bench) {
+    for (int i = 0; i < warmup; ++i)
+      kernel->run(args);
+    std::vector<double> ms;
+    for (int i = 0; i < std::max(reps.getValue(), 1); ++i) {
+      auto start = std::chrono::steady_clock::now();
+      kernel->run(args);
+      ms.push_back(std::chrono::duration<double, std::milli>(
+                       std::chrono::steady_clock::now() - start)
+                       .count());
+    }
+    std::sort(ms.begin(), ms.end());
+    double median = ms[ms.size() / 2];
+    // Chunked-form FLOPs (MATH.md 6.7): causal halves of QKᵀ and PV, plus
+    // QS and the state update.
+    double C = static_cast<double>(kernel->options().chunkSize);
+    double flops = static_cast<double>(B * H * T) *
+                   (C * static_cast<double>(dk + dv) +
+                    4.0 * static_cast<double>(dk * dv));
+    llvm::outs() << llvm::format(
+        "bench: B=%lld H=%lld T=%lld Dk=%lld Dv=%lld %s threads=%d: median "
+        "%.3f ms, min %.3f ms over %d runs (%.1f GFLOP/s chunked-form)\n",
+        (long long)B, (long long)H, (long long)T, (long long)dk,
+        (long long)dv, dtypeName(spec.dtype), threads.getValue(), median,
+        ms.front(), (int)ms.size(), flops / (median * 1e-3) / 1e9);
+  }
+  for (const std::string &arg : outputs) {
+    size_t eq = arg.find('=');
+    if (eq == std::string::npos)
+      return fail("--out expects NAME=FILE.npy, got '" + arg + "'");
+    std::string name = arg.substr(0, eq), path = arg.substr(eq + 1);
+    const npy::Array *a = name == "o"                  ? &o
+                          : name == "final_state"      ? &s1
+                          : name == "final_normalizer" ? &z1
+                                                       : nullptr;
+    if (!a || (name == "final_normalizer" && !spec.normalized))
+      return fail("unknown or absent output '" + name + "'");
+    if (std::string e = npy::save(path, *a); !e.empty())
+      return fail(e);
+  }
+  return status;
+}
