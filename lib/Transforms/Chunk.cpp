@@ -36,6 +36,11 @@ namespace {
 /// gives the same factors without (-inf) - (-inf) = NaN; MATH.md 9.3).
 constexpr double kMinLogGate = -1000.0;
 
+/// Largest exponent of a factor exp(b_ρ − b_s) >= 1 in the factorized
+/// diagonal sub-blocks of vector gates (e^30 ≈ 1e13, far from overflow; a
+/// partner factor small enough to underflow makes the product negligible).
+constexpr double kFactorLimit = 30.0;
+
 static int64_t roundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 /// Everything static about one attention op that the emitter needs.
@@ -423,49 +428,75 @@ void Emitter::intraVector() {
   int64_t C = cfg.chunk, c = cfg.subChunk, dk = cfg.dk;
   fill(P, 0.0);
   for (int64_t rho = 0; rho < C; rho += c) {
-    Value rhoV = idx(rho);
-    if (rho > 0) {
-      // Qh = Q_p ⊙ exp(b_rows − b_ρ); Khtᵀ[:, s] = K_s ⊙ exp(b_ρ − b_s).
-      loop(0, c, [&](Value r) {
-        Value row = add(rhoV, r);
-        loop(0, dk, [&](Value d) {
-          Value f = exp(sub(load(bv, {row, d}), load(bv, {rhoV, d})));
-          store(mul(load(Qc, {row, d}), f), Qh, {r, d});
-        });
+    Value rhoV = idx(rho), lastV = idx(rho + c - 1);
+    // Reference row ρ: Qh = Q_p ⊙ exp(b_rows − b_ρ) (exponents <= 0) and
+    // Khtᵀ[:, s] = K_s ⊙ exp(b_ρ − b_s), <= 1 for the earlier rows s < ρ.
+    // For the rows s >= ρ of the diagonal block the exponent is >= 0 but at
+    // most the sub-chunk's total decay; it is clamped at kFactorLimit, and
+    // when some channel decays more than that inside the sub-chunk the
+    // diagonal block is recomputed exactly in log space below.
+    loop(0, c, [&](Value r) {
+      Value row = add(rhoV, r);
+      loop(0, dk, [&](Value d) {
+        Value f = exp(sub(load(bv, {row, d}), load(bv, {rhoV, d})));
+        store(mul(load(Qc, {row, d}), f), Qh, {r, d});
       });
-      loop(0, rho, [&](Value s) {
-        loop(0, dk, [&](Value d) {
-          Value f = exp(sub(load(bv, {rhoV, d}), load(bv, {s, d})));
-          store(mul(load(Kc, {s, d}), f), Kht, {d, s});
-        });
+    });
+    loop(0, rho + c, [&](Value s) {
+      loop(0, dk, [&](Value d) {
+        Value e = sub(load(bv, {rhoV, d}), load(bv, {s, d}));
+        e = arith::MinimumFOp::create(b, loc, e, cst(kFactorLimit));
+        store(mul(load(Kc, {s, d}), exp(e)), Kht, {d, s});
       });
-      matmul(Qh, subview(Kht, {0, 0}, {dk, rho}),
-             subview(P, {rho, 0}, {c, rho}), /*zeroInit=*/false);
+    });
+    matmul(Qh, subview(Kht, {0, 0}, {dk, rho + c}),
+           subview(P, {rho, 0}, {c, rho + c}), /*zeroInit=*/true);
+
+    // Largest decay of any channel across the sub-chunk.
+    auto span = scf::ForOp::create(b, loc, idx(0), idx(dk), idx(1),
+                                   ValueRange{cst(0.0)});
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(span.getBody());
+      Value d = span.getInductionVar();
+      Value drop = sub(load(bv, {rhoV, d}), load(bv, {lastV, d}));
+      scf::YieldOp::create(b, loc, maxf(span.getRegionIterArgs()[0], drop));
     }
-    // Diagonal sub-block: P[r, s] = Σ_i q_r[i] k_s[i] exp(b_r[i] − b_s[i]).
-    loop(rho, rho + c, [&](Value r) {
-      Value end = cfg.exclusive ? r : add(r, idx(1));
-      loop(rhoV, end, 1, [&](Value s) {
-        Value isDiag =
-            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, r, s);
-        auto red = scf::ForOp::create(b, loc, idx(0), idx(dk), idx(1),
-                                      ValueRange{cst(0.0)});
-        {
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPointToStart(red.getBody());
-          Value d = red.getInductionVar();
-          Value diff = sub(load(bv, {r, d}), load(bv, {s, d}));
-          // The diagonal factor is exactly 1 (MATH.md 9.3).
-          Value f =
-              arith::SelectOp::create(b, loc, isDiag, cst(1.0), exp(diff));
-          Value term = mul(mul(load(Qc, {r, d}), load(Kc, {s, d})), f);
-          auto sum =
-              arith::AddFOp::create(b, loc, red.getRegionIterArgs()[0], term);
-          sum.setFastmath(arith::FastMathFlags::reassoc);
-          scf::YieldOp::create(b, loc, Value(sum));
-        }
-        store(red.getResult(0), P, {r, s});
+    Value unsafe = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UGT,
+                                         span.getResult(0), cst(kFactorLimit));
+    auto ifOp = scf::IfOp::create(b, loc, unsafe, /*withElse=*/false);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+      // Exact diagonal block: P[r, s] = Σ_i q_r[i] k_s[i] exp(b_r[i] − b_s[i]).
+      loop(rho, rho + c, [&](Value r) {
+        loop(rhoV, add(r, idx(1)), 1, [&](Value s) {
+          Value isDiag =
+              arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, r, s);
+          auto red = scf::ForOp::create(b, loc, idx(0), idx(dk), idx(1),
+                                        ValueRange{cst(0.0)});
+          {
+            OpBuilder::InsertionGuard guard(b);
+            b.setInsertionPointToStart(red.getBody());
+            Value d = red.getInductionVar();
+            Value diff = sub(load(bv, {r, d}), load(bv, {s, d}));
+            // The diagonal factor is exactly 1 (MATH.md 9.3).
+            Value f =
+                arith::SelectOp::create(b, loc, isDiag, cst(1.0), exp(diff));
+            Value term = mul(mul(load(Qc, {r, d}), load(Kc, {s, d})), f);
+            auto sum =
+                arith::AddFOp::create(b, loc, red.getRegionIterArgs()[0], term);
+            sum.setFastmath(arith::FastMathFlags::reassoc);
+            scf::YieldOp::create(b, loc, Value(sum));
+          }
+          store(red.getResult(0), P, {r, s});
+        });
       });
+    }
+    // Causal mask inside the diagonal block (and the diagonal if exclusive).
+    loop(rho, rho + c, [&](Value r) {
+      Value from = cfg.exclusive ? r : add(r, idx(1));
+      loop(from, idx(rho + c), 1, [&](Value s) { store(cst(0.0), P, {r, s}); });
     });
   }
 }

@@ -40,8 +40,9 @@ static cl::OptionCategory cat("linattn-run options");
 static cl::opt<std::string> specFile(cl::Positional, cl::desc("[spec.mlir]"),
                                      cl::init(""), cl::cat(cat));
 static cl::list<std::string>
-    inputs("in", cl::desc("Input NAME=FILE.npy (q, k, v, gate, initial_state, "
-                          "initial_normalizer, offsets)"),
+    inputs("in",
+           cl::desc("Input NAME=FILE.npy (q, k, v, gate, initial_state, "
+                    "initial_normalizer, offsets)"),
            cl::cat(cat));
 static cl::list<std::string>
     outputs("out",
@@ -52,10 +53,9 @@ static cl::opt<std::string>
                cl::desc("Random inputs of logical shape B,H,T (or "
                         "B,Hq,Hk,Hv,T) instead of --in files"),
                cl::init(""), cl::cat(cat));
-static cl::opt<unsigned> seed("seed", cl::desc("Seed of --random"),
-                              cl::init(1), cl::cat(cat));
-static cl::opt<bool> check("check",
-                           cl::desc("Compare with the fp64 reference"),
+static cl::opt<unsigned> seed("seed", cl::desc("Seed of --random"), cl::init(1),
+                              cl::cat(cat));
+static cl::opt<bool> check("check", cl::desc("Compare with the fp64 reference"),
                            cl::cat(cat));
 static cl::opt<bool> bench("bench", cl::desc("Time the kernel"), cl::cat(cat));
 static cl::opt<int> reps("reps", cl::desc("Timed repetitions of --bench"),
@@ -264,9 +264,10 @@ int main(int argc, char **argv) {
   if (!specFile.empty()) {
     auto buf = llvm::MemoryBuffer::getFileOrSTDIN(specFile);
     if (!buf)
-      return fail("cannot read '" + specFile + "': " + buf.getError().message());
-    if (std::string e = parseSpec((*buf)->getBuffer().str(), spec, &options,
-                                  &opShapes);
+      return fail("cannot read '" + specFile +
+                  "': " + buf.getError().message());
+    if (std::string e =
+            parseSpec((*buf)->getBuffer().str(), spec, &options, &opShapes);
         !e.empty())
       return fail(specFile + ": " + e);
   } else if (std::string e = specFromFlags(spec); !e.empty()) {
@@ -292,13 +293,9 @@ int main(int argc, char **argv) {
     if (eq == std::string::npos)
       return fail("--in expects NAME=FILE.npy, got '" + arg + "'");
     std::string name = arg.substr(0, eq), path = arg.substr(eq + 1);
-    static const char *known[] = {"q",
-                                  "k",
-                                  "v",
-                                  "gate",
-                                  "initial_state",
-                                  "initial_normalizer",
-                                  "offsets"};
+    static const char *known[] = {
+        "q",      "k", "v", "gate", "initial_state", "initial_normalizer",
+        "offsets"};
     if (std::find_if(std::begin(known), std::end(known), [&](const char *k) {
           return name == k;
         }) == std::end(known))
@@ -380,8 +377,8 @@ int main(int argc, char **argv) {
   }
   for (const char *need : {"q", "k", "v"})
     if (!in.count(need))
-      return fail(std::string("missing input '") + need +
-                  "' (give --in " + need + "=FILE.npy or --random)");
+      return fail(std::string("missing input '") + need + "' (give --in " +
+                  need + "=FILE.npy or --random)");
 
   // Kernel.
   std::string error;
@@ -391,12 +388,11 @@ int main(int argc, char **argv) {
   if (printIR)
     llvm::outs() << kernel->sourceIR();
   llvm::errs() << "compiled for " << hostDescription() << " in "
-               << llvm::format("%.2f", kernel->compileSeconds()) << " s (C = "
-               << kernel->options().chunkSize
+               << llvm::format("%.2f", kernel->compileSeconds())
+               << " s (C = " << kernel->options().chunkSize
                << ", tile = " << kernel->options().tileM << "x"
                << kernel->options().tileN
-               << ", vector width = " << kernel->options().vectorWidth
-               << ")\n";
+               << ", vector width = " << kernel->options().vectorWidth << ")\n";
 
   // Outputs.
   const ref::Tensor &q = in["q"].logical, &v = in["v"].logical;
@@ -409,8 +405,7 @@ int main(int argc, char **argv) {
       ref::Tensor(spec.stateValueMajor ? std::vector<int64_t>{N, H, dv, dk}
                                        : std::vector<int64_t>{N, H, dk, dv}),
       stateType, false);
-  npy::Array z1 =
-      fromLogical(ref::Tensor({N, H, dk}), stateType, false);
+  npy::Array z1 = fromLogical(ref::Tensor({N, H, dk}), stateType, false);
 
   Arguments args;
   args.q = viewOf(in["q"].array, spec.dtype);
@@ -442,8 +437,8 @@ int main(int argc, char **argv) {
     rs.decay = spec.decay;
     rs.normalized = spec.normalized;
     rs.eps = spec.eps;
-    rs.scale = spec.scale ? *spec.scale
-                          : 1.0 / std::sqrt(static_cast<double>(dk));
+    rs.scale =
+        spec.scale ? *spec.scale : 1.0 / std::sqrt(static_cast<double>(dk));
     rs.causal = spec.causal;
     rs.exclusive = spec.exclusive;
     rs.stateValueMajor = spec.stateValueMajor;
@@ -476,17 +471,17 @@ int main(int argc, char **argv) {
     ri.offsets = offsets;
     ref::Outputs want;
     auto start = std::chrono::steady_clock::now();
-    if (std::string e = ref::run(rs, ri, ref::Form::Chunked, want,
-                                 options.chunkSize);
+    if (std::string e =
+            ref::run(rs, ri, ref::Form::Chunked, want, options.chunkSize);
         !e.empty())
       return fail("reference: " + e);
-    double refSec = std::chrono::duration<double>(
-                        std::chrono::steady_clock::now() - start)
-                        .count();
-    double tol = spec.dtype == DType::F32    ? 1e-5
-                 : spec.dtype == DType::F64  ? 1e-12
+    double refSec =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
+    double tol = spec.dtype == DType::F32   ? 1e-5
+                 : spec.dtype == DType::F64 ? 1e-12
                  : spec.dtype == DType::F16 ? 1e-3
-                                             : 5e-3;
+                                            : 5e-3;
     double ro = ref::ratio(toLogical(o, bthd), want.o);
     double rsr = ref::ratio(toLogical(s1, false), want.finalState);
     bool ok = ro <= tol && rsr <= tol;
@@ -514,15 +509,15 @@ int main(int argc, char **argv) {
     // Chunked-form FLOPs (MATH.md 6.7): causal halves of QKᵀ and PV, plus
     // QS and the state update.
     double C = static_cast<double>(kernel->options().chunkSize);
-    double flops = static_cast<double>(B * H * T) *
-                   (C * static_cast<double>(dk + dv) +
-                    4.0 * static_cast<double>(dk * dv));
+    double flops =
+        static_cast<double>(B * H * T) *
+        (C * static_cast<double>(dk + dv) + 4.0 * static_cast<double>(dk * dv));
     llvm::outs() << llvm::format(
         "bench: B=%lld H=%lld T=%lld Dk=%lld Dv=%lld %s threads=%d: median "
         "%.3f ms, min %.3f ms over %d runs (%.1f GFLOP/s chunked-form)\n",
-        (long long)B, (long long)H, (long long)T, (long long)dk,
-        (long long)dv, dtypeName(spec.dtype), threads.getValue(), median,
-        ms.front(), (int)ms.size(), flops / (median * 1e-3) / 1e9);
+        (long long)B, (long long)H, (long long)T, (long long)dk, (long long)dv,
+        dtypeName(spec.dtype), threads.getValue(), median, ms.front(),
+        (int)ms.size(), flops / (median * 1e-3) / 1e9);
   }
   for (const std::string &arg : outputs) {
     size_t eq = arg.find('=');
