@@ -31,6 +31,7 @@
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/TargetSelect.h"
+#include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/Host.h"
 
 #include <atomic>
@@ -286,6 +287,7 @@ public:
   CompileOptions options;
   std::string source;
   double seconds = 0;
+  std::unique_ptr<llvm::TargetMachine> optimizerTM;
   std::unique_ptr<mlir::ExecutionEngine> engine;
   void (*entry)(void **) = nullptr;
   Signature sig;
@@ -397,22 +399,34 @@ std::unique_ptr<Kernel> Kernel::compile(const AttentionSpec &spec,
       : options.optLevel == 0 ? llvm::CodeGenOptLevel::None
                               : llvm::CodeGenOptLevel::Default;
   tmBuilder->setCodeGenOptLevel(cgLevel);
+  // One target machine for the IR optimizer, owned by the kernel (the
+  // transformer keeps a raw pointer to it), and one handed to the engine.
+  auto optTM = tmBuilder->createTargetMachine();
+  if (!optTM)
+    return fail("cannot create the host target machine: " +
+                llvm::toString(optTM.takeError()));
+  impl->optimizerTM = std::move(*optTM);
   auto tm = tmBuilder->createTargetMachine();
   if (!tm)
     return fail("cannot create the host target machine: " +
                 llvm::toString(tm.takeError()));
-  auto transformer =
-      mlir::makeOptimizingTransformer(options.optLevel, 0, tm->get());
+  auto transformer = mlir::makeOptimizingTransformer(options.optLevel, 0,
+                                                     impl->optimizerTM.get());
   mlir::ExecutionEngineOptions eeOptions;
   eeOptions.transformer = transformer;
   eeOptions.jitCodeGenOptLevel = cgLevel;
   eeOptions.enableGDBNotificationListener = false;
+  // The perf jitdump listener writes files and crashed in concurrent runs.
+  eeOptions.enablePerfNotificationListener = false;
   auto engine =
       mlir::ExecutionEngine::create(*module, eeOptions, std::move(tm.get()));
   if (!engine)
     return fail("JIT compilation failed: " +
                 llvm::toString(engine.takeError()));
   impl->engine = std::move(*engine);
+  // Run the module's initializers now, so the JIT materializes its platform
+  // support here rather than lazily in the destructor.
+  impl->engine->initialize();
   auto fn = impl->engine->lookupPacked("_mlir_ciface_linattn_head");
   if (!fn)
     return fail("JIT lookup failed: " + llvm::toString(fn.takeError()));

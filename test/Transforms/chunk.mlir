@@ -61,14 +61,20 @@ func.func @scalar(%q: tensor<1x2x?x16xbf16>, %k: tensor<1x2x?x16xbf16>, %v: tens
 // -----
 
 // Vector gate (GLA) with secondary chunking c = 16: no Q·Kᵀ over the whole
-// chunk; the off-diagonal sub-blocks are matmuls on subviews of P, the
-// diagonal ones a reduction with exp inside.
+// chunk; each query sub-chunk is one matmul against the keys up to its end
+// (factors relative to its first row, clamped at e^30), with an exact
+// log-space recomputation of the diagonal block when a channel decays by more
+// than e^-30 inside the sub-chunk.
 // CHECK-LABEL: func.func @vector
 // CHECK-NOT: linattn.lower_triangular_result
-// CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : memref<16x32xf32>, memref<32x16xf32, strided<[32, 1]>>) outs(%{{.*}} : memref<16x16xf32, strided<[32, 1], offset: 512>>)
-// CHECK: scf.for {{.*}} iter_args
-// CHECK:   math.exp
-// CHECK:   arith.addf {{.*}} fastmath<reassoc>
+// CHECK: arith.minimumf
+// CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : memref<16x32xf32>, memref<32x16xf32, strided<[32, 1]>>) outs(%{{.*}} : memref<16x16xf32, strided<[32, 1]>>)
+// CHECK: arith.cmpf ugt
+// CHECK: scf.if
+// CHECK:   scf.for {{.*}} iter_args
+// CHECK:     math.exp
+// CHECK:     arith.addf {{.*}} fastmath<reassoc>
+// CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : memref<16x32xf32>, memref<32x32xf32, strided<[32, 1]>>) outs(%{{.*}} : memref<16x32xf32, strided<[32, 1], offset: 512>>)
 // CHECK: linalg.matmul {linattn.lower_triangular_lhs}
 func.func @vector(%q: tensor<1x2x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x?x32xf32>, %g: tensor<1x2x?x32xf32>) -> (tensor<1x2x?x32xf32>, tensor<1x2x32x32xf32>) {
   %o, %s = linattn.attention %q, %k, %v gate(%g : tensor<1x2x?x32xf32>) {decay = #linattn.decay<vector>, chunking = #linattn.chunking<size = 32, sub_size = 16>}

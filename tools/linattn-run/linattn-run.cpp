@@ -387,7 +387,7 @@ int main(int argc, char **argv) {
     return fail(error);
   if (printIR)
     llvm::outs() << kernel->sourceIR();
-  llvm::errs() << "compiled for " << hostDescription() << " in "
+  llvm::outs() << "compiled for " << hostDescription() << " in "
                << llvm::format("%.2f", kernel->compileSeconds())
                << " s (C = " << kernel->options().chunkSize
                << ", tile = " << kernel->options().tileM << "x"

@@ -140,7 +140,9 @@ struct Arguments {
 
 class KernelImpl;
 
-/// A compiled kernel. Thread-safe: run() may be called concurrently.
+/// A compiled kernel. Thread-safe: run() may be called concurrently. Destroy
+/// kernels before main() returns (not from static destructors: the JIT
+/// engine needs LLVM's own static data, which may be gone by then).
 class Kernel {
 public:
   ~Kernel();

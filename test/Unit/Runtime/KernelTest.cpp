@@ -246,7 +246,9 @@ double tolerance(DType t) {
 /// Compiled kernels shared between cases with the same spec and options.
 const Kernel *getKernel(const AttentionSpec &spec, const CompileOptions &o,
                         std::string &error) {
-  static std::map<std::string, std::unique_ptr<Kernel>> cache;
+  // Leaked on purpose: a JIT engine must not be torn down by static
+  // destructors, after LLVM's own statics are gone.
+  static auto &cache = *new std::map<std::string, std::unique_ptr<Kernel>>();
   std::ostringstream key;
   key << int(spec.decay) << int(spec.featureMap) << spec.normalized
       << spec.exclusive << spec.causal << int(spec.layout)
