@@ -213,7 +213,9 @@ static std::string kernelSource(const AttentionSpec &s,
     params.push_back({"z", memref(nd, st, 3), tensor4(nd, st), true});
 
   std::ostringstream os;
+  // Floats in scientific notation, so that MLIR parses 1.0 as a float.
   os.precision(17);
+  os << std::scientific;
   os << "func.func @linattn_head(";
   for (size_t i = 0; i < params.size(); ++i)
     os << (i ? ", " : "") << "%" << params[i].name
