@@ -1,7 +1,9 @@
-// CPU baselines for fp32 causal linear attention with decay. See baselines.h and impls.h.
+// CPU baselines for fp32 causal linear attention with decay. See baselines.h
+// and impls.h.
 //
-// Build: C++17, -O3 -march=native -fopenmp-simd, link OpenBLAS (cblas) and, on glibc x86-64
-// with AVX2, libmvec (vectorized expf). bench/CMakeLists.txt does all of this.
+// Build: C++17, -O3 -march=native -fopenmp-simd, link OpenBLAS (cblas) and, on
+// glibc x86-64 with AVX2, libmvec (vectorized expf). bench/CMakeLists.txt does
+// all of this.
 #include "baselines.h"
 #include "impls.h"
 
@@ -17,8 +19,8 @@
 
 #if defined(__AVX2__) && defined(__GLIBC__) && !defined(LINATTN_BENCH_NO_MVEC)
 #include <immintrin.h>
-// glibc's libmvec: 8-wide AVX2 expf (max error ~4 ulp). Declared by hand because math.h only
-// exposes the SIMD variants under -ffast-math.
+// glibc's libmvec: 8-wide AVX2 expf (max error ~4 ulp). Declared by hand
+// because math.h only exposes the SIMD variants under -ffast-math.
 extern "C" __m256 _ZGVdN8v_expf(__m256);
 #define LINATTN_BENCH_HAVE_MVEC 1
 #endif
@@ -45,7 +47,8 @@ inline float dotf(const float *__restrict a, const float *__restrict b, int n) {
   return s;
 }
 
-// Runs f(slice) for slice in [0, n) on `threads` std::threads (dynamic scheduling).
+// Runs f(slice) for slice in [0, n) on `threads` std::threads (dynamic
+// scheduling).
 template <class F> void parallelFor(int n, int threads, F &&f) {
   threads = std::max(1, std::min(threads, n));
   if (threads == 1) {
@@ -79,9 +82,9 @@ void initState(float *S, const float *s0, int Dk, int Dv) {
 //     S[i,:] = a_i * S[i,:] + k_t[i] * v_t ;  o_t += q_t[i] * S[i,:]
 // ---------------------------------------------------------------------------------------------
 template <bool kGla>
-void recurrentSlice(int T, int Dk, int Dv, const float *q, const float *k, const float *v,
-                    const float *g /* gla: [T,Dk] */, float logLambda, const float *s0,
-                    float *o, float *S) {
+void recurrentSlice(int T, int Dk, int Dv, const float *q, const float *k,
+                    const float *v, const float *g /* gla: [T,Dk] */,
+                    float logLambda, const float *s0, float *o, float *S) {
   initState(S, s0, Dk, Dv);
   std::vector<float> alpha(Dk, std::exp(logLambda));
   for (int t = 0; t < T; ++t) {
@@ -105,38 +108,42 @@ void recurrentSlice(int T, int Dk, int Dv, const float *q, const float *k, const
 }
 
 template <bool kGla> void recurrentAll(const LinAttnArgs &a, int threads) {
-  const size_t qkS = size_t(a.T) * a.Dk, voS = size_t(a.T) * a.Dv, stS = size_t(a.Dk) * a.Dv;
+  const size_t qkS = size_t(a.T) * a.Dk, voS = size_t(a.T) * a.Dv,
+               stS = size_t(a.Dk) * a.Dv;
   parallelFor(a.B * a.H, threads, [&](int sl) {
     const int h = sl % a.H;
-    recurrentSlice<kGla>(a.T, a.Dk, a.Dv, a.q + sl * qkS, a.k + sl * qkS, a.v + sl * voS,
-                         kGla ? a.g + sl * qkS : nullptr, kGla ? 0.f : a.g[h],
-                         a.s0 ? a.s0 + sl * stS : nullptr, a.o + sl * voS,
-                         a.stateOut + sl * stS);
+    recurrentSlice<kGla>(a.T, a.Dk, a.Dv, a.q + sl * qkS, a.k + sl * qkS,
+                         a.v + sl * voS, kGla ? a.g + sl * qkS : nullptr,
+                         kGla ? 0.f : a.g[h], a.s0 ? a.s0 + sl * stS : nullptr,
+                         a.o + sl * voS, a.stateOut + sl * stS);
   });
 }
 
 // ---------------------------------------------------------------------------------------------
-// (b) Chunked with OpenBLAS (MATH.md 6.1/6.2/6.3). Chunk rows r, s = 0..Cn-1 (0-based; the
-// 1-based r of MATH.md is r+1). Short last chunk when C does not divide T.
+// (b) Chunked with OpenBLAS (MATH.md 6.1/6.2/6.3). Chunk rows r, s = 0..Cn-1
+// (0-based; the 1-based r of MATH.md is r+1). Short last chunk when C does not
+// divide T.
 // ---------------------------------------------------------------------------------------------
 void blasSingleThreaded() {
   static std::once_flag once;
   std::call_once(once, [] { openblas_set_num_threads(1); });
 }
 
-inline void gemm(bool transA, bool transB, int M, int N, int K, float alpha, const float *A,
-                 int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+inline void gemm(bool transA, bool transB, int M, int N, int K, float alpha,
+                 const float *A, int lda, const float *B, int ldb, float beta,
+                 float *C, int ldc) {
   cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
-              transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+              transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B,
+              ldb, beta, C, ldc);
 }
 
 // Case (b) of MATH.md 6.2, constant lambda = exp(g), b_r = (r+1) g:
-//   Gamma[r,s] = lambda^(r-s) (r >= s),  gq_r = lambda^(r+1),  gk_s = lambda^(Cn-1-s),
-//   gc = lambda^Cn.
-//   P = (Q K^T) (.) Gamma;  O = P V + diag(gq) Q S;  S <- gc S + (diag(gk) K)^T V.
-void chunkedLightningSlice(int T, int Dk, int Dv, int C, const float *q, const float *k,
-                           const float *v, float logLambda, const float *s0, float *o,
-                           float *S) {
+//   Gamma[r,s] = lambda^(r-s) (r >= s),  gq_r = lambda^(r+1),  gk_s =
+//   lambda^(Cn-1-s), gc = lambda^Cn. P = (Q K^T) (.) Gamma;  O = P V + diag(gq)
+//   Q S;  S <- gc S + (diag(gk) K)^T V.
+void chunkedLightningSlice(int T, int Dk, int Dv, int C, const float *q,
+                           const float *k, const float *v, float logLambda,
+                           const float *s0, float *o, float *S) {
   std::vector<float> pw(C + 1); // lambda^d = exp(d g), d = 0..C (exponent <= 0)
   for (int d = 0; d <= C; ++d)
     pw[d] = float(std::exp(double(d) * double(logLambda)));
@@ -175,32 +182,42 @@ void chunkedLightningSlice(int T, int Dk, int Dv, int C, const float *q, const f
       for (int i = 0; i < Dk; ++i)
         Kd[size_t(s) * Dk + i] = f * Kn[size_t(s) * Dk + i];
     }
-    gemm(true, false, Dk, Dv, Cn, 1.f, Kd.data(), Dk, Vn, Dv, stateIsZero ? 0.f : pw[Cn], S, Dv);
+    gemm(true, false, Dk, Dv, Cn, 1.f, Kd.data(), Dk, Vn, Dv,
+         stateIsZero ? 0.f : pw[Cn], S, Dv);
     stateIsZero = false;
   }
 }
 
-// Case (d) of MATH.md 6.3 (GLA), with b = chunk-local inclusive cumsum of g (per channel):
+// Case (d) of MATH.md 6.3 (GLA), with b = chunk-local inclusive cumsum of g
+// (per channel):
 //   P[r,s] = sum_i Q[r,i] K[s,i] exp(b_r[i] - b_s[i])  (r >= s)
-//   O = P V + (Q (.) exp(b)) S;   S <- diag(exp(b_last)) S + (K (.) exp(b_last - b))^T V.
+//   O = P V + (Q (.) exp(b)) S;   S <- diag(exp(b_last)) S + (K (.) exp(b_last
+//   - b))^T V.
 // P is built per sub-chunk p (rows rho..e, size c):
-//   * off-diagonal blocks (key rows s < rho), one sgemm per p (secondary chunking):
-//       Qh[r] = Q[r] (.) exp(b_r - b_rho)                      (r in p;  exponent <= 0)
-//       Kt[s] = K[s] (.) exp(b_e' - b_s)                       (s in p', e' its last row)
-//       Khat[s] = Kt[s] (.) exp(b_rho - b_e')                  (e' < rho; exponent <= 0)
-//       P[p, 0:rho] = Qh_p Khat^T
-//     Every factor is <= 1; if one underflows, the true product is at least as small.
-//   * diagonal blocks, exact per channel: exp(b_r - b_s) = prod_{j=s+1..r} alpha_j with
-//     alpha_j = exp(g_j), as a running product (fp32, no exp of anything positive).
-// The inter-chunk factors reuse the same exps: exp(b_r) = exp(b_r - b_rho) exp(b_rho) and
-// exp(b_last - b_s) = exp(b_e - b_s) exp(b_last - b_e).
-void chunkedGlaSlice(int T, int Dk, int Dv, int C, int c, const float *q, const float *k,
-                     const float *v, const float *g, const float *s0, float *o, float *S) {
+//   * off-diagonal blocks (key rows s < rho), one sgemm per p (secondary
+//   chunking):
+//       Qh[r] = Q[r] (.) exp(b_r - b_rho)                      (r in p;
+//       exponent <= 0) Kt[s] = K[s] (.) exp(b_e' - b_s) (s in p', e' its last
+//       row) Khat[s] = Kt[s] (.) exp(b_rho - b_e')                  (e' < rho;
+//       exponent <= 0) P[p, 0:rho] = Qh_p Khat^T
+//     Every factor is <= 1; if one underflows, the true product is at least as
+//     small.
+//   * diagonal blocks, exact per channel: exp(b_r - b_s) = prod_{j=s+1..r}
+//   alpha_j with
+//     alpha_j = exp(g_j), as a running product (fp32, no exp of anything
+//     positive).
+// The inter-chunk factors reuse the same exps: exp(b_r) = exp(b_r - b_rho)
+// exp(b_rho) and exp(b_last - b_s) = exp(b_e - b_s) exp(b_last - b_e).
+void chunkedGlaSlice(int T, int Dk, int Dv, int C, int c, const float *q,
+                     const float *k, const float *v, const float *g,
+                     const float *s0, float *o, float *S) {
   c = std::max(1, std::min(c, C));
   const int mMax = (C + c - 1) / c;
   const size_t CD = size_t(C) * Dk;
-  std::vector<float> bcum(CD), alpha(CD), Qh(CD), Kt(CD), Khat(CD), Qd(CD), Kd(CD);
-  std::vector<float> P(size_t(C) * C), eRho(size_t(mMax) * Dk), eEnd(size_t(mMax) * Dk);
+  std::vector<float> bcum(CD), alpha(CD), Qh(CD), Kt(CD), Khat(CD), Qd(CD),
+      Kd(CD);
+  std::vector<float> P(size_t(C) * C), eRho(size_t(mMax) * Dk),
+      eEnd(size_t(mMax) * Dk);
   std::vector<float> eTot(Dk), w(Dk), acc(Dk);
   initState(S, s0, Dk, Dv);
   bool stateIsZero = (s0 == nullptr);
@@ -212,7 +229,9 @@ void chunkedGlaSlice(int T, int Dk, int Dv, int C, int c, const float *q, const 
     const float *Gn = g + size_t(n0) * Dk;
     const float *Vn = v + size_t(n0) * Dv;
     float *On = o + size_t(n0) * Dv;
-    auto row = [Dk](std::vector<float> &x, int r) { return x.data() + size_t(r) * Dk; };
+    auto row = [Dk](std::vector<float> &x, int r) {
+      return x.data() + size_t(r) * Dk;
+    };
     auto crow = [Dk](const float *x, int r) { return x + size_t(r) * Dk; };
 
     // Chunk-local inclusive cumulative log-gates and per-step decays.
@@ -250,7 +269,7 @@ void chunkedGlaSlice(int T, int Dk, int Dv, int C, int c, const float *q, const 
       }
       float *er = row(eRho, p), *ee = row(eEnd, p);
       for (int i = 0; i < Dk; ++i) {
-        er[i] = bRho[i];         // <= 0
+        er[i] = bRho[i];          // <= 0
         ee[i] = bLast[i] - bE[i]; // <= 0
       }
     }
@@ -269,7 +288,8 @@ void chunkedGlaSlice(int T, int Dk, int Dv, int C, int c, const float *q, const 
 
     // Intra-chunk scores P (lower triangular, zero above the diagonal).
     std::fill(P.begin(), P.end(), 0.f);
-    for (int p = 1; p < m; ++p) { // off-diagonal sub-blocks: one sgemm per query sub-chunk
+    for (int p = 1; p < m;
+         ++p) { // off-diagonal sub-blocks: one sgemm per query sub-chunk
       const int rho = p * c, e = std::min(rho + c, Cn) - 1, nr = e - rho + 1;
       const float *bRho = row(bcum, rho);
       for (int pp = 0; pp < p; ++pp) {
@@ -285,10 +305,11 @@ void chunkedGlaSlice(int T, int Dk, int Dv, int C, int c, const float *q, const 
             kh[i] = kt[i] * w[i];
         }
       }
-      gemm(false, true, nr, rho, Dk, 1.f, row(Qh, rho), Dk, Khat.data(), Dk, 0.f,
-           P.data() + size_t(rho) * C, C);
+      gemm(false, true, nr, rho, Dk, 1.f, row(Qh, rho), Dk, Khat.data(), Dk,
+           0.f, P.data() + size_t(rho) * C, C);
     }
-    for (int p = 0; p < m; ++p) { // diagonal sub-blocks: exact running product per channel
+    for (int p = 0; p < m;
+         ++p) { // diagonal sub-blocks: exact running product per channel
       const int rho = p * c, e = std::min(rho + c, Cn) - 1;
       for (int s = rho; s <= e; ++s) {
         std::copy(crow(Kn, s), crow(Kn, s) + Dk, acc.data());
@@ -314,35 +335,45 @@ void chunkedGlaSlice(int T, int Dk, int Dv, int C, int c, const float *q, const 
         for (int j = 0; j < Dv; ++j)
           Si[j] *= f;
       }
-    gemm(true, false, Dk, Dv, Cn, 1.f, Kd.data(), Dk, Vn, Dv, stateIsZero ? 0.f : 1.f, S, Dv);
+    gemm(true, false, Dk, Dv, Cn, 1.f, Kd.data(), Dk, Vn, Dv,
+         stateIsZero ? 0.f : 1.f, S, Dv);
     stateIsZero = false;
   }
 }
 
 } // namespace
 
-void recurrent_lightning(const LinAttnArgs &a, int threads) { recurrentAll<false>(a, threads); }
-void recurrent_gla(const LinAttnArgs &a, int threads) { recurrentAll<true>(a, threads); }
+void recurrent_lightning(const LinAttnArgs &a, int threads) {
+  recurrentAll<false>(a, threads);
+}
+void recurrent_gla(const LinAttnArgs &a, int threads) {
+  recurrentAll<true>(a, threads);
+}
 
 void openblas_chunked_lightning(const LinAttnArgs &a, int threads, int chunk) {
   blasSingleThreaded();
-  const size_t qkS = size_t(a.T) * a.Dk, voS = size_t(a.T) * a.Dv, stS = size_t(a.Dk) * a.Dv;
+  const size_t qkS = size_t(a.T) * a.Dk, voS = size_t(a.T) * a.Dv,
+               stS = size_t(a.Dk) * a.Dv;
   const int C = std::max(1, chunk);
   parallelFor(a.B * a.H, threads, [&](int sl) {
-    chunkedLightningSlice(a.T, a.Dk, a.Dv, C, a.q + sl * qkS, a.k + sl * qkS, a.v + sl * voS,
-                          a.g[sl % a.H], a.s0 ? a.s0 + sl * stS : nullptr, a.o + sl * voS,
+    chunkedLightningSlice(a.T, a.Dk, a.Dv, C, a.q + sl * qkS, a.k + sl * qkS,
+                          a.v + sl * voS, a.g[sl % a.H],
+                          a.s0 ? a.s0 + sl * stS : nullptr, a.o + sl * voS,
                           a.stateOut + sl * stS);
   });
 }
 
-void openblas_chunked_gla(const LinAttnArgs &a, int threads, int chunk, int subChunk) {
+void openblas_chunked_gla(const LinAttnArgs &a, int threads, int chunk,
+                          int subChunk) {
   blasSingleThreaded();
-  const size_t qkS = size_t(a.T) * a.Dk, voS = size_t(a.T) * a.Dv, stS = size_t(a.Dk) * a.Dv;
+  const size_t qkS = size_t(a.T) * a.Dk, voS = size_t(a.T) * a.Dv,
+               stS = size_t(a.Dk) * a.Dv;
   const int C = std::max(1, chunk);
   parallelFor(a.B * a.H, threads, [&](int sl) {
-    chunkedGlaSlice(a.T, a.Dk, a.Dv, C, subChunk, a.q + sl * qkS, a.k + sl * qkS,
-                    a.v + sl * voS, a.g + sl * qkS, a.s0 ? a.s0 + sl * stS : nullptr,
-                    a.o + sl * voS, a.stateOut + sl * stS);
+    chunkedGlaSlice(a.T, a.Dk, a.Dv, C, subChunk, a.q + sl * qkS,
+                    a.k + sl * qkS, a.v + sl * voS, a.g + sl * qkS,
+                    a.s0 ? a.s0 + sl * stS : nullptr, a.o + sl * voS,
+                    a.stateOut + sl * stS);
   });
 }
 
@@ -351,9 +382,9 @@ void openblas_chunked_gla(const LinAttnArgs &a, int threads, int chunk, int subC
 // ---------------------------------------------------------------------------------------------
 namespace {
 LinAttnArgs argsOf(const Problem &p, Output &out) {
-  return LinAttnArgs{p.B,        p.H,        p.T,      p.Dk,       p.Dv,
-                     p.q.data(), p.k.data(), p.v.data(), p.g.data(), p.s0Ptr(),
-                     out.o.data(), out.state.data()};
+  return LinAttnArgs{p.B,        p.H,        p.T,          p.Dk,
+                     p.Dv,       p.q.data(), p.k.data(),   p.v.data(),
+                     p.g.data(), p.s0Ptr(),  out.o.data(), out.state.data()};
 }
 } // namespace
 

@@ -1,7 +1,9 @@
-// CPU benchmark driver for fp32 causal linear attention with decay (lightning / gla).
-// See bench/README.md. Implementations are registered in a table (impls.h):
-//   recurrent, openblas_chunked (baselines.cpp), ggml_gla (ggml_gla.cpp, optional),
-//   plus whatever registerExtraImpls() adds (HOOK for the linattn JIT kernel).
+// CPU benchmark driver for fp32 causal linear attention with decay (lightning /
+// gla). See bench/README.md. Implementations are registered in a table
+// (impls.h):
+//   recurrent, openblas_chunked (baselines.cpp), ggml_gla (ggml_gla.cpp,
+//   optional), plus whatever registerExtraImpls() adds (HOOK for the linattn
+//   JIT kernel).
 #include "impls.h"
 
 #include <algorithm>
@@ -25,13 +27,15 @@ namespace linattn_bench {
 void registerGgmlImpls(std::vector<Impl> &) {}
 #endif
 #ifndef LINATTN_BENCH_WITH_JIT
-// HOOK: default no-op. Define registerExtraImpls() in an extra .cpp (e.g. bench/linattn_impl.cpp)
-// and compile with -DLINATTN_BENCH_WITH_JIT to add the linattn JIT kernel, for example:
+// HOOK: default no-op. Define registerExtraImpls() in an extra .cpp (e.g.
+// bench/linattn_impl.cpp) and compile with -DLINATTN_BENCH_WITH_JIT to add the
+// linattn JIT kernel, for example:
 //   void registerExtraImpls(std::vector<Impl> &impls) {
 //     Impl im; im.name = "linattn";
 //     im.prepare = [](const Problem &p, Output &out, int threads) -> Prepared {
 //       /* build the linattn.attention spec for p, JIT-compile (untimed) */
-//       return Prepared{/*compute*/ [=, &p, &out] { /* call kernel */ }, /*finish*/ {}};
+//       return Prepared{/*compute*/ [=, &p, &out] { /* call kernel */ },
+//       /*finish*/ {}};
 //     };
 //     impls.push_back(im);
 //   }
@@ -69,7 +73,8 @@ struct Options {
   int reps = 0; // fixed repetitions (0: automatic from the time budget)
   int warmup = 1;
   int minReps = 5, maxReps = 10;
-  double budget = 3.0; // seconds of timed repetitions per measurement (automatic reps)
+  double budget =
+      3.0; // seconds of timed repetitions per measurement (automatic reps)
   std::string ref64 = "auto";
   double ref64Limit = 6e8; // auto: fp64 reference when B*H*T*Dk*Dv <= this
   double glaTau = 16.0;    // GLA gate: g = logsigmoid(x) / tau, x ~ U(-4, 4)
@@ -80,20 +85,30 @@ struct Options {
 };
 
 [[noreturn]] void usage(int rc) {
-  std::printf(
-      "usage: cpu_bench [options]\n"
-      "  --shapes=BxHxTxD[xDv],...  (default 1x8x4096x128,4x16x4096x128,1x8x16384x64,"
-      "4x16x16384x128)\n"
-      "  --decays=lightning,gla     --threads=1,2      --impls=NAME[,NAME] (prefix match)\n"
-      "  --quick                    small shapes (unless --shapes), short time budget\n"
-      "  --chunk=64 --subchunk=16   chunk sizes of the chunked implementations\n"
-      "  --reps=N                   fixed timed repetitions (default: from --budget)\n"
-      "  --warmup=N (1)  --budget=SEC (3.0)  --min-reps=N (5)  --max-reps=N (10)\n"
-      "  --ref64=auto|on|off        fp64 recurrent reference for the error check (auto: small\n"
-      "                             problems; otherwise the first impl is the reference)\n"
-      "  --gla-tau=16               GLA gate g = logsigmoid(x)/tau, x ~ U(-4,4)\n"
-      "  --s0                       random non-zero initial state (default: zero)\n"
-      "  --seed=N  --md=FILE (also write the markdown tables to FILE)  --list-impls\n");
+  std::printf("usage: cpu_bench [options]\n"
+              "  --shapes=BxHxTxD[xDv],...  (default "
+              "1x8x4096x128,4x16x4096x128,1x8x16384x64,"
+              "4x16x16384x128)\n"
+              "  --decays=lightning,gla     --threads=1,2      "
+              "--impls=NAME[,NAME] (prefix match)\n"
+              "  --quick                    small shapes (unless --shapes), "
+              "short time budget\n"
+              "  --chunk=64 --subchunk=16   chunk sizes of the chunked "
+              "implementations\n"
+              "  --reps=N                   fixed timed repetitions (default: "
+              "from --budget)\n"
+              "  --warmup=N (1)  --budget=SEC (3.0)  --min-reps=N (5)  "
+              "--max-reps=N (10)\n"
+              "  --ref64=auto|on|off        fp64 recurrent reference for the "
+              "error check (auto: small\n"
+              "                             problems; otherwise the first impl "
+              "is the reference)\n"
+              "  --gla-tau=16               GLA gate g = logsigmoid(x)/tau, x "
+              "~ U(-4,4)\n"
+              "  --s0                       random non-zero initial state "
+              "(default: zero)\n"
+              "  --seed=N  --md=FILE (also write the markdown tables to FILE)  "
+              "--list-impls\n");
   std::exit(rc);
 }
 
@@ -110,8 +125,10 @@ std::vector<std::string> split(const std::string &s, char sep) {
 Shape parseShape(const std::string &s) {
   std::vector<std::string> f = split(s, 'x');
   if (f.size() != 4 && f.size() != 5)
-    throw std::runtime_error("bad shape '" + s + "' (want BxHxTxD or BxHxTxDkxDv)");
-  Shape sh{std::stoi(f[0]), std::stoi(f[1]), std::stoi(f[2]), std::stoi(f[3]), 0};
+    throw std::runtime_error("bad shape '" + s +
+                             "' (want BxHxTxD or BxHxTxDkxDv)");
+  Shape sh{std::stoi(f[0]), std::stoi(f[1]), std::stoi(f[2]), std::stoi(f[3]),
+           0};
   sh.Dv = f.size() == 5 ? std::stoi(f[4]) : sh.Dk;
   return sh;
 }
@@ -188,7 +205,8 @@ Options parseArgs(int argc, char **argv) {
   }
   if (!shapesGiven) {
     if (o.quick)
-      o.shapes = {{1, 2, 200, 64, 64}, {2, 3, 1000, 128, 128}, {1, 4, 2048, 64, 64}};
+      o.shapes = {
+          {1, 2, 200, 64, 64}, {2, 3, 1000, 128, 128}, {1, 4, 2048, 64, 64}};
     else
       o.shapes = {{1, 8, 4096, 128, 128},
                   {4, 16, 4096, 128, 128},
@@ -203,7 +221,8 @@ Options parseArgs(int argc, char **argv) {
   return o;
 }
 
-// Counter-based RNG: uniform in [-1, 1), reproducible independently of fill order.
+// Counter-based RNG: uniform in [-1, 1), reproducible independently of fill
+// order.
 inline uint64_t splitmix64(uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -213,7 +232,8 @@ inline uint64_t splitmix64(uint64_t x) {
 void fillUniform(std::vector<float> &x, uint64_t seed, float scale) {
   const uint64_t base = splitmix64(seed);
   for (size_t i = 0; i < x.size(); ++i)
-    x[i] = scale * (float(splitmix64(base + i) >> 40) * (2.0f / 16777216.0f) - 1.0f);
+    x[i] = scale *
+           (float(splitmix64(base + i) >> 40) * (2.0f / 16777216.0f) - 1.0f);
 }
 
 Problem makeProblem(const Shape &s, Decay d, const Options &o) {
@@ -224,12 +244,13 @@ Problem makeProblem(const Shape &s, Decay d, const Options &o) {
   p.q.resize(p.qkElems());
   p.k.resize(p.qkElems());
   p.v.resize(p.voElems());
-  fillUniform(p.q, o.seed * 16 + 1, 1.0f / std::sqrt(float(s.Dk))); // q already scaled
+  fillUniform(p.q, o.seed * 16 + 1,
+              1.0f / std::sqrt(float(s.Dk))); // q already scaled
   fillUniform(p.k, o.seed * 16 + 2, 1.0f);
   fillUniform(p.v, o.seed * 16 + 3, 1.0f);
   if (d == Decay::Lightning) {
-    // Lightning-Attention / TNL-style schedule at layer 0: ln(lambda_h) = -slope_h,
-    // ALiBi slopes 2^(-8(h+1)/H) (MATH.md 4.b).
+    // Lightning-Attention / TNL-style schedule at layer 0: ln(lambda_h) =
+    // -slope_h, ALiBi slopes 2^(-8(h+1)/H) (MATH.md 4.b).
     p.g.resize(s.H);
     for (int h = 0; h < s.H; ++h)
       p.g[h] = -std::exp2(-8.0f * float(h + 1) / float(s.H));
@@ -262,7 +283,8 @@ void reference64(const Problem &p, int threads, std::vector<double> &o,
     if (!p.s0.empty())
       for (size_t i = 0; i < size_t(Dk) * Dv; ++i)
         Sl[i] = p.s0[size_t(sl) * Dk * Dv + i];
-    std::vector<double> a(Dk, std::exp(double(p.decay == Decay::Lightning ? p.g[h] : 0.f)));
+    std::vector<double> a(
+        Dk, std::exp(double(p.decay == Decay::Lightning ? p.g[h] : 0.f)));
     for (int t = 0; t < T; ++t) {
       const float *q = p.q.data() + sl * qkS + size_t(t) * Dk;
       const float *k = p.k.data() + sl * qkS + size_t(t) * Dk;
@@ -292,7 +314,8 @@ void reference64(const Problem &p, int threads, std::vector<double> &o,
 }
 
 // max_i |x_i - r_i| / max_i |r_i|
-template <class R> double relErr(const std::vector<float> &x, const std::vector<R> &r) {
+template <class R>
+double relErr(const std::vector<float> &x, const std::vector<R> &r) {
   double num = 0, den = 0;
   for (size_t i = 0; i < x.size(); ++i) {
     num = std::max(num, std::fabs(double(x[i]) - double(r[i])));
@@ -379,24 +402,28 @@ int main(int argc, char **argv) {
   const auto tStart = Clock::now();
   const char *obt = std::getenv("OPENBLAS_NUM_THREADS");
   const char *obc = std::getenv("OPENBLAS_CORETYPE");
-  std::printf("# linattn CPU benchmark: fp32 causal linear attention with decay\n\n");
+  std::printf(
+      "# linattn CPU benchmark: fp32 causal linear attention with decay\n\n");
   std::printf("- CPU: %s, %u hardware threads\n", cpuModel().c_str(),
               std::thread::hardware_concurrency());
   std::printf("- compiler: %s\n", __VERSION__);
-  std::printf("- OPENBLAS_NUM_THREADS=%s OPENBLAS_CORETYPE=%s\n", obt ? obt : "(unset)",
-              obc ? obc : "(unset)");
-  std::printf("- chunk C=%d, GLA sub-chunk c=%d, GLA gate logsigmoid(U(-4,4))/%g, initial state %s; "
+  std::printf("- OPENBLAS_NUM_THREADS=%s OPENBLAS_CORETYPE=%s\n",
+              obt ? obt : "(unset)", obc ? obc : "(unset)");
+  std::printf("- chunk C=%d, GLA sub-chunk c=%d, GLA gate "
+              "logsigmoid(U(-4,4))/%g, initial state %s; "
               "impls:",
-              opt.chunk, opt.subChunk, opt.glaTau, opt.initState ? "random" : "zero");
+              opt.chunk, opt.subChunk, opt.glaTau,
+              opt.initState ? "random" : "zero");
   for (auto &im : impls)
     std::printf(" %s", im.name.c_str());
-  std::printf("\n- timing: %d warmup, then %s; median and min of the timed runs\n",
-              opt.warmup,
-              opt.reps > 0 ? (std::to_string(opt.reps) + " reps").c_str()
-                           : ("reps = clamp(" + fmt("%.2g", opt.budget) + " s / warmup time, " +
-                              std::to_string(opt.minReps) + ", " + std::to_string(opt.maxReps) +
-                              ")")
-                                 .c_str());
+  std::printf(
+      "\n- timing: %d warmup, then %s; median and min of the timed runs\n",
+      opt.warmup,
+      opt.reps > 0 ? (std::to_string(opt.reps) + " reps").c_str()
+                   : ("reps = clamp(" + fmt("%.2g", opt.budget) +
+                      " s / warmup time, " + std::to_string(opt.minReps) +
+                      ", " + std::to_string(opt.maxReps) + ")")
+                         .c_str());
   std::printf("- GFLOP/s counts the nominal recurrent work 4*B*H*T*Dk*Dv\n\n");
   std::fflush(stdout);
 
@@ -405,23 +432,25 @@ int main(int argc, char **argv) {
     for (Decay dec : opt.decays) {
       Problem p = makeProblem(sh, dec, opt);
       const double flop = 4.0 * double(p.B) * p.H * p.T * p.Dk * p.Dv;
-      const bool use64 =
-          opt.ref64 == "on" || (opt.ref64 == "auto" && flop / 4.0 <= opt.ref64Limit);
+      const bool use64 = opt.ref64 == "on" ||
+                         (opt.ref64 == "auto" && flop / 4.0 <= opt.ref64Limit);
       std::vector<double> ref64O, ref64S;
       Output ref32; // used when no fp64 reference: the first successful impl
       std::string refName;
       if (use64) {
         const auto t0 = Clock::now();
-        reference64(p, *std::max_element(opt.threads.begin(), opt.threads.end()), ref64O,
-                    ref64S);
+        reference64(p,
+                    *std::max_element(opt.threads.begin(), opt.threads.end()),
+                    ref64O, ref64S);
         refName = "fp64";
-        std::fprintf(stderr, "[%s %s] fp64 reference: %.2f s\n", sh.str().c_str(),
-                     decayName(dec), secondsSince(t0));
+        std::fprintf(stderr, "[%s %s] fp64 reference: %.2f s\n",
+                     sh.str().c_str(), decayName(dec), secondsSince(t0));
       }
       for (int thr : opt.threads) {
         for (const Impl &im : impls) {
           Row row;
-          row.shape = sh.str(), row.decay = dec, row.threads = thr, row.impl = im.name;
+          row.shape = sh.str(), row.decay = dec, row.threads = thr,
+          row.impl = im.name;
           std::string why;
           if (im.supports && !im.supports(p, &why)) {
             row.note = "skipped: " + why;
@@ -481,12 +510,13 @@ int main(int argc, char **argv) {
             row.errS = relErr(out.state, ref32.state);
           }
           row.refName = refName;
-          std::fprintf(stderr,
-                       "[%s %s t=%d] %-18s median %10.2f ms  min %10.2f ms  (%d reps)  "
-                       "err o %.1e S %.1e vs %s  [%.0f s elapsed]\n",
-                       row.shape.c_str(), decayName(dec), thr, im.name.c_str(), row.medMs,
-                       row.minMs, row.reps, row.errO, row.errS, refName.c_str(),
-                       secondsSince(tStart));
+          std::fprintf(
+              stderr,
+              "[%s %s t=%d] %-18s median %10.2f ms  min %10.2f ms  (%d reps)  "
+              "err o %.1e S %.1e vs %s  [%.0f s elapsed]\n",
+              row.shape.c_str(), decayName(dec), thr, im.name.c_str(),
+              row.medMs, row.minMs, row.reps, row.errO, row.errS,
+              refName.c_str(), secondsSince(tStart));
           rows.push_back(row);
         }
       }
@@ -495,38 +525,44 @@ int main(int argc, char **argv) {
 
   // ----- Markdown output -----
   std::ostringstream md;
-  md << "| shape BxHxTxD | decay | thr | impl | median ms | min ms | reps | GFLOP/s | "
-        "speedup vs recurrent | time / fastest | max rel err o | max rel err S | ref |\n"
+  md << "| shape BxHxTxD | decay | thr | impl | median ms | min ms | reps | "
+        "GFLOP/s | "
+        "speedup vs recurrent | time / fastest | max rel err o | max rel err S "
+        "| ref |\n"
      << "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
   bool anyBad = false;
   for (const Row &r : rows) {
     double rec = 0, fastest = 0;
     for (const Row &x : rows)
-      if (x.ok && x.shape == r.shape && x.decay == r.decay && x.threads == r.threads) {
+      if (x.ok && x.shape == r.shape && x.decay == r.decay &&
+          x.threads == r.threads) {
         if (x.impl == "recurrent")
           rec = x.medMs;
         if (fastest == 0 || x.medMs < fastest)
           fastest = x.medMs;
       }
-    md << "| " << r.shape << " | " << decayName(r.decay) << " | " << r.threads << " | "
-       << r.impl << " | ";
+    md << "| " << r.shape << " | " << decayName(r.decay) << " | " << r.threads
+       << " | " << r.impl << " | ";
     if (!r.ok) {
       md << r.note << " | | | | | | | | |\n";
       continue;
     }
     const bool bad = !(r.errO < 1e-3) || !(r.errS < 1e-3);
     anyBad |= bad;
-    md << fmt("%.2f", r.medMs) << " | " << fmt("%.2f", r.minMs) << " | " << r.reps << " | "
-       << fmt("%.1f", r.gflops) << " | " << (rec > 0 ? fmt("%.2fx", rec / r.medMs) : "-")
-       << " | " << fmt("%.2f", r.medMs / fastest) << " | " << fmt("%.1e", r.errO)
-       << (bad ? " (!)" : "") << " | " << fmt("%.1e", r.errS) << " | " << r.refName << " |\n";
+    md << fmt("%.2f", r.medMs) << " | " << fmt("%.2f", r.minMs) << " | "
+       << r.reps << " | " << fmt("%.1f", r.gflops) << " | "
+       << (rec > 0 ? fmt("%.2fx", rec / r.medMs) : "-") << " | "
+       << fmt("%.2f", r.medMs / fastest) << " | " << fmt("%.1e", r.errO)
+       << (bad ? " (!)" : "") << " | " << fmt("%.1e", r.errS) << " | "
+       << r.refName << " |\n";
   }
 
   // Pivot: median ms per (shape, decay) x (impl, threads).
   std::vector<std::string> implNames;
   for (auto &im : impls)
     implNames.push_back(im.name);
-  md << "\nMedian ms (rows: shape/decay; columns: impl @ threads)\n\n| shape | decay |";
+  md << "\nMedian ms (rows: shape/decay; columns: impl @ threads)\n\n| shape | "
+        "decay |";
   for (int thr : opt.threads)
     for (auto &n : implNames)
       md << " " << n << " @" << thr << " |";
@@ -541,16 +577,18 @@ int main(int argc, char **argv) {
         for (auto &n : implNames) {
           std::string cell = " - ";
           for (const Row &r : rows)
-            if (r.ok && r.shape == sh.str() && r.decay == dec && r.threads == thr &&
-                r.impl == n)
+            if (r.ok && r.shape == sh.str() && r.decay == dec &&
+                r.threads == thr && r.impl == n)
               cell = " " + fmt("%.2f", r.medMs) + " ";
           md << cell << "|";
         }
       md << "\n";
     }
-  md << "\nTotal benchmark wall time: " << fmt("%.1f", secondsSince(tStart)) << " s\n";
+  md << "\nTotal benchmark wall time: " << fmt("%.1f", secondsSince(tStart))
+     << " s\n";
   if (anyBad)
-    md << "\nWARNING: some implementation disagrees with the reference (rel err >= 1e-3, "
+    md << "\nWARNING: some implementation disagrees with the reference (rel "
+          "err >= 1e-3, "
           "marked (!)).\n";
 
   std::printf("%s", md.str().c_str());
