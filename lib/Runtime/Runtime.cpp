@@ -15,6 +15,8 @@
 
 #include "linattn/Runtime/Runtime.h"
 
+#include "linattn/Runtime/Npy.h"
+
 #include "linattn/Dialect/LinAttn/IR/LinAttnOps.h"
 #include "linattn/InitAll.h"
 #include "linattn/Transforms/Passes.h"
@@ -37,7 +39,6 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -101,39 +102,12 @@ static double readElement(const void *base, DType t, int64_t i) {
     return static_cast<const float *>(base)[i];
   case DType::F64:
     return static_cast<const double *>(base)[i];
-  case DType::BF16: {
-    uint32_t bits =
-        static_cast<uint32_t>(static_cast<const uint16_t *>(base)[i]) << 16;
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-  }
-  case DType::F16: {
-    uint16_t h = static_cast<const uint16_t *>(base)[i];
-    int exp = (h >> 10) & 0x1f, man = h & 0x3ff;
-    double sign = (h & 0x8000) ? -1.0 : 1.0;
-    if (exp == 0)
-      return sign * std::ldexp(man, -24);
-    if (exp == 31)
-      return man ? NAN : sign * INFINITY;
-    return sign * std::ldexp(1024 + man, exp - 25);
-  }
+  case DType::BF16:
+    return npy::bfloat16ToFloat(static_cast<const uint16_t *>(base)[i]);
+  case DType::F16:
+    return npy::halfToFloat(static_cast<const uint16_t *>(base)[i]);
   }
   return 0.0;
-}
-
-static const char *mlirType(DType t) {
-  switch (t) {
-  case DType::F32:
-    return "f32";
-  case DType::BF16:
-    return "bf16";
-  case DType::F16:
-    return "f16";
-  case DType::F64:
-    return "f64";
-  }
-  return "f32";
 }
 
 static const char *decayName(DecayKind k) {
@@ -166,9 +140,9 @@ static Signature signatureOf(const AttentionSpec &s) {
 static std::string kernelSource(const AttentionSpec &s,
                                 const CompileOptions &o) {
   Signature sig = signatureOf(s);
-  std::string e = mlirType(s.dtype);
+  std::string e = dtypeName(s.dtype);
   std::string st = s.dtype == DType::F64 ? "f64" : "f32";
-  std::string gt = sig.gateIsConstant ? st : mlirType(s.gateDType);
+  std::string gt = sig.gateIsConstant ? st : dtypeName(s.gateDType);
   int64_t dk = s.keyDim, dv = s.valueDim;
   auto strided = [](int rank, bool unitInner = true) {
     std::string r = "strided<[";
@@ -720,8 +694,7 @@ std::string Kernel::run(const Arguments &args) const {
 
   // Outputs must not overlap inputs in a way that breaks the no-partial-
   // write promise; everything is validated, so launch.
-  int64_t es = dtypeSize(s.dtype), ss = dtypeSize(stateType);
-  int64_t gs = dtypeSize(s.gateDType);
+  int64_t ss = dtypeSize(stateType);
   std::vector<char> zeros(static_cast<size_t>(dk * dv * ss), 0);
   std::vector<char> zeroNorm(static_cast<size_t>(dk * ss), 0);
   std::vector<float> constLogF(constLog.begin(), constLog.end());
@@ -749,23 +722,21 @@ std::string Kernel::run(const Arguments &args) const {
       Descriptor d[10];
       void *ptrs[10];
       int p = 0;
-      auto op4 = [&](const Operand4 &o, int64_t head, int64_t width,
-                     int64_t elemSize) {
+      auto op4 = [&](const Operand4 &o, int64_t head, int64_t width) {
         d[p].set(o.base, (b * o.sB + head * o.sH + t0 * o.sT),
                  {1, 1, len, width}, {o.sB, o.sH, o.sT, 1});
-        (void)elemSize;
         ++p;
       };
-      op4(q, h / (H / q.H), dk, es);
-      op4(k, h / (H / k.H), dk, es);
-      op4(val, h / (H / val.H), dv, es);
+      op4(q, h / (H / q.H), dk);
+      op4(k, h / (H / k.H), dk);
+      op4(val, h / (H / val.H), dv);
       if (sig.gateIsConstant) {
         const void *ptr = stateType == DType::F64
                               ? static_cast<const void *>(&constLogD[h])
                               : static_cast<const void *>(&constLogF[h]);
         d[p++].set(ptr, 0, {1}, {1});
       } else if (sig.gateIsVector) {
-        op4(gate, h, dk, gs);
+        op4(gate, h, dk);
       } else if (sig.gate) {
         d[p++].set(gate.base, b * gate.sB + h * gate.sH + t0 * gate.sT,
                    {1, 1, len}, {gate.sB, gate.sH, gate.sT});

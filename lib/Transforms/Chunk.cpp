@@ -140,6 +140,17 @@ private:
   void loop(int64_t lo, int64_t hi, function_ref<void(Value)> body) {
     loop(idx(lo), idx(hi), 1, body);
   }
+  /// acc = init; for iv in [lo, hi): acc = body(iv, acc). Returns acc.
+  Value accumulate(Value lo, Value hi, Value init,
+                   function_ref<Value(Value, Value)> body) {
+    auto forOp = scf::ForOp::create(b, loc, lo, hi, idx(1), ValueRange{init});
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(forOp.getBody());
+    Value next =
+        body(forOp.getInductionVar(), forOp.getRegionIterArgs().front());
+    scf::YieldOp::create(b, loc, next);
+    return forOp.getResult(0);
+  }
   Value alloc(ArrayRef<int64_t> shape) {
     auto type = MemRefType::get(shape, ct);
     Value m = memref::AllocOp::create(b, loc, type, b.getI64IntegerAttr(64));
@@ -378,13 +389,7 @@ void Emitter::cumulativeDecay(Value batch, Value head, Value t0, Value len,
     return;
   }
   // Scalar kinds: a running sum in a loop-carried value.
-  auto forOp =
-      scf::ForOp::create(b, loc, idx(0), idx(C), idx(1), ValueRange{cst(0.0)});
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(forOp.getBody());
-    Value r = forOp.getInductionVar();
-    Value acc = forOp.getRegionIterArgs()[0];
+  accumulate(idx(0), idx(C), cst(0.0), [&](Value r, Value acc) {
     Value inRange =
         arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, r, len);
     Value g;
@@ -399,8 +404,8 @@ void Emitter::cumulativeDecay(Value batch, Value head, Value t0, Value len,
     g = arith::SelectOp::create(b, loc, inRange, g, cst(0.0));
     Value next = add(acc, g);
     store(next, bv, {r});
-    scf::YieldOp::create(b, loc, next);
-  }
+    return next;
+  });
 }
 
 /// P = (Q Kᵀ) ⊙ Γ for the scalar kinds (Γ = M without decay).
@@ -453,17 +458,11 @@ void Emitter::intraVector() {
            subview(P, {rho, 0}, {c, rho + c}), /*zeroInit=*/true);
 
     // Largest decay of any channel across the sub-chunk.
-    auto span = scf::ForOp::create(b, loc, idx(0), idx(dk), idx(1),
-                                   ValueRange{cst(0.0)});
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(span.getBody());
-      Value d = span.getInductionVar();
-      Value drop = sub(load(bv, {rhoV, d}), load(bv, {lastV, d}));
-      scf::YieldOp::create(b, loc, maxf(span.getRegionIterArgs()[0], drop));
-    }
+    Value span = accumulate(idx(0), idx(dk), cst(0.0), [&](Value d, Value m) {
+      return maxf(m, sub(load(bv, {rhoV, d}), load(bv, {lastV, d})));
+    });
     Value unsafe = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UGT,
-                                         span.getResult(0), cst(kFactorLimit));
+                                         span, cst(kFactorLimit));
     auto ifOp = scf::IfOp::create(b, loc, unsafe, /*withElse=*/false);
     {
       OpBuilder::InsertionGuard guard(b);
@@ -473,23 +472,18 @@ void Emitter::intraVector() {
         loop(rhoV, add(r, idx(1)), 1, [&](Value s) {
           Value isDiag =
               arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, r, s);
-          auto red = scf::ForOp::create(b, loc, idx(0), idx(dk), idx(1),
-                                        ValueRange{cst(0.0)});
-          {
-            OpBuilder::InsertionGuard guard(b);
-            b.setInsertionPointToStart(red.getBody());
-            Value d = red.getInductionVar();
-            Value diff = sub(load(bv, {r, d}), load(bv, {s, d}));
-            // The diagonal factor is exactly 1 (MATH.md 9.3).
-            Value f =
-                arith::SelectOp::create(b, loc, isDiag, cst(1.0), exp(diff));
-            Value term = mul(mul(load(Qc, {r, d}), load(Kc, {s, d})), f);
-            auto sum =
-                arith::AddFOp::create(b, loc, red.getRegionIterArgs()[0], term);
-            sum.setFastmath(arith::FastMathFlags::reassoc);
-            scf::YieldOp::create(b, loc, Value(sum));
-          }
-          store(red.getResult(0), P, {r, s});
+          Value dot =
+              accumulate(idx(0), idx(dk), cst(0.0), [&](Value d, Value acc) {
+                Value diff = sub(load(bv, {r, d}), load(bv, {s, d}));
+                // The diagonal factor is exactly 1 (MATH.md 9.3).
+                Value f = arith::SelectOp::create(b, loc, isDiag, cst(1.0),
+                                                  exp(diff));
+                Value term = mul(mul(load(Qc, {r, d}), load(Kc, {s, d})), f);
+                auto sum = arith::AddFOp::create(b, loc, acc, term);
+                sum.setFastmath(arith::FastMathFlags::reassoc);
+                return Value(sum);
+              });
+          store(dot, P, {r, s});
         });
       });
     }
