@@ -64,6 +64,34 @@ std::string formatShape(const std::vector<int64_t> &shape) {
   return os.str();
 }
 
+Tensor swapDims(const Tensor &t, size_t a, size_t b) {
+  size_t rank = t.shape.size();
+  assert(a < rank && b < rank && "swapDims: no such dim");
+  std::vector<int64_t> shape = t.shape;
+  std::swap(shape[a], shape[b]);
+  Tensor out(shape);
+  std::vector<int64_t> srcStride(rank, 1);
+  for (size_t d = rank; d-- > 1;)
+    srcStride[d - 1] = srcStride[d] * t.shape[d];
+  // Walk `out` in row-major order; its index with a and b exchanged is the
+  // source index.
+  std::vector<int64_t> idx(rank, 0);
+  for (double &e : out.data) {
+    int64_t src = 0;
+    for (size_t d = 0; d < rank; ++d) {
+      size_t sd = d == a ? b : d == b ? a : d;
+      src += idx[d] * srcStride[sd];
+    }
+    e = t.data[static_cast<size_t>(src)];
+    for (size_t d = rank; d-- > 0;) {
+      if (++idx[d] < shape[d])
+        break;
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
 //===----------------------------------------------------------------------===//
 // Names
 //===----------------------------------------------------------------------===//

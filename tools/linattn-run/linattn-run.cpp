@@ -209,41 +209,14 @@ struct Slot {
 };
 
 static ref::Tensor toLogical(const npy::Array &a, bool swapHT) {
-  std::vector<double> vals = npy::toF64(a);
-  std::vector<int64_t> shape = a.shape;
-  if (!swapHT || shape.size() < 3) {
-    ref::Tensor t(shape);
-    t.data = vals;
-    return t;
-  }
-  std::swap(shape[1], shape[2]);
-  ref::Tensor t(shape);
-  int64_t d0 = a.shape[0], d1 = a.shape[1], d2 = a.shape[2];
-  int64_t inner = a.numel() / std::max<int64_t>(d0 * d1 * d2, 1);
-  for (int64_t i = 0; i < d0; ++i)
-    for (int64_t j = 0; j < d1; ++j)
-      for (int64_t k = 0; k < d2; ++k)
-        for (int64_t l = 0; l < inner; ++l)
-          t.data[((i * d2 + k) * d1 + j) * inner + l] =
-              vals[((i * d1 + j) * d2 + k) * inner + l];
-  return t;
+  ref::Tensor t(a.shape);
+  t.data = npy::toF64(a);
+  return swapHT && t.shape.size() >= 3 ? ref::swapDims(t, 1, 2) : t;
 }
 
 static npy::Array fromLogical(const ref::Tensor &t, DType dtype, bool swapHT) {
-  std::vector<int64_t> shape = t.shape;
-  std::vector<double> vals = t.data;
-  if (swapHT && shape.size() >= 3) {
-    int64_t d0 = shape[0], d1 = shape[1], d2 = shape[2];
-    int64_t inner = t.numel() / std::max<int64_t>(d0 * d1 * d2, 1);
-    for (int64_t i = 0; i < d0; ++i)
-      for (int64_t j = 0; j < d1; ++j)
-        for (int64_t k = 0; k < d2; ++k)
-          for (int64_t l = 0; l < inner; ++l)
-            vals[((i * d2 + k) * d1 + j) * inner + l] =
-                t.data[((i * d1 + j) * d2 + k) * inner + l];
-    std::swap(shape[1], shape[2]);
-  }
-  return npy::fromF64(vals, shape, toNpy(dtype));
+  ref::Tensor u = swapHT && t.shape.size() >= 3 ? ref::swapDims(t, 1, 2) : t;
+  return npy::fromF64(u.data, u.shape, toNpy(dtype));
 }
 
 static TensorView viewOf(npy::Array &a, DType t) {

@@ -81,6 +81,11 @@ struct Tensor {
 /// Formats a shape as "[2, 4, 17]".
 std::string formatShape(const std::vector<int64_t> &shape);
 
+/// Copy of `t` with dims `a` and `b` exchanged (e.g. 1 and 2 turns
+/// [B, T, H, D] into [B, H, T, D]; 2 and 3 turns a key-major state into a
+/// value-major one). Asserts that both dims exist.
+Tensor swapDims(const Tensor &t, size_t a, size_t b);
+
 //===----------------------------------------------------------------------===//
 // Enumerations
 //===----------------------------------------------------------------------===//

@@ -50,3 +50,22 @@ TEST(Tensor, Names) {
   EXPECT_STREQ(decayKindName(DecayKind::GatedDelta), "gated_delta");
   EXPECT_STREQ(featureMapName(FeatureMap::HedgehogJoint), "hedgehog_joint");
 }
+
+TEST(Tensor, SwapDims) {
+  // x[i, j, k] = 100 i + 10 j + k, shape [2, 3, 4].
+  Tensor x({2, 3, 4});
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t j = 0; j < 3; ++j)
+      for (int64_t k = 0; k < 4; ++k)
+        x.at({i, j, k}) = 100.0 * i + 10.0 * j + k;
+  Tensor y = swapDims(x, 1, 2);
+  ASSERT_EQ(y.shape, (std::vector<int64_t>{2, 4, 3}));
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t j = 0; j < 3; ++j)
+      for (int64_t k = 0; k < 4; ++k)
+        EXPECT_EQ(y.at({i, k, j}), x.at({i, j, k}));
+  Tensor z = swapDims(x, 0, 2);
+  ASSERT_EQ(z.shape, (std::vector<int64_t>{4, 3, 2}));
+  EXPECT_EQ(z.at({3, 1, 1}), 113.0);
+  EXPECT_EQ(swapDims(y, 1, 2).data, x.data);
+}

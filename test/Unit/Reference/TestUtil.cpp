@@ -143,14 +143,6 @@ Inputs sliceTime(const Spec &spec, const Inputs &in, int64_t t0, int64_t t1) {
   return out;
 }
 
-Tensor transposeLast2(const Tensor &t) {
-  Tensor out({t.dim(0), t.dim(1), t.dim(3), t.dim(2)});
-  for (int64_t a = 0; a < t.dim(0); ++a)
-    for (int64_t b = 0; b < t.dim(1); ++b)
-      for (int64_t i = 0; i < t.dim(2); ++i)
-        for (int64_t j = 0; j < t.dim(3); ++j)
-          out.at({a, b, j, i}) = t.at({a, b, i, j});
-  return out;
-}
+Tensor transposeLast2(const Tensor &t) { return swapDims(t, 2, 3); }
 
 } // namespace linattn::reference::testutil

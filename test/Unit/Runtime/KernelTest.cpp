@@ -11,12 +11,12 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "linattn/Runtime/Npy.h"
 #include "linattn/Runtime/Runtime.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -30,56 +30,18 @@ namespace {
 // Element conversion
 //===----------------------------------------------------------------------===//
 
-uint16_t toBF16(double x) {
-  float f = static_cast<float>(x);
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffff) > 0x7f800000)
-    return 0x7fc0;
-  u += 0x7fff + ((u >> 16) & 1);
-  return static_cast<uint16_t>(u >> 16);
-}
-
-double fromBF16(uint16_t h) {
-  uint32_t u = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-uint16_t toF16(double x) {
-  // Round to nearest even through float; enough for test data (|x| < 65504).
-  float f = static_cast<float>(x);
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  uint32_t sign = (u >> 16) & 0x8000;
-  int32_t exp = static_cast<int32_t>((u >> 23) & 0xff) - 127 + 15;
-  uint32_t man = u & 0x7fffff;
-  if (exp <= 0) {
-    if (exp < -10)
-      return static_cast<uint16_t>(sign);
-    man |= 0x800000;
-    uint32_t shift = static_cast<uint32_t>(14 - exp);
-    uint32_t half = 1u << (shift - 1);
-    uint32_t r = man >> shift;
-    uint32_t rem = man & ((1u << shift) - 1);
-    if (rem > half || (rem == half && (r & 1)))
-      ++r;
-    return static_cast<uint16_t>(sign | r);
+npy::DType toNpy(DType t) {
+  switch (t) {
+  case DType::F32:
+    return npy::DType::F32;
+  case DType::BF16:
+    return npy::DType::BF16;
+  case DType::F16:
+    return npy::DType::F16;
+  case DType::F64:
+    return npy::DType::F64;
   }
-  uint32_t r = (static_cast<uint32_t>(exp) << 10) | (man >> 13);
-  uint32_t rem = man & 0x1fff;
-  if (rem > 0x1000 || (rem == 0x1000 && (r & 1)))
-    ++r;
-  return static_cast<uint16_t>(sign | r);
-}
-
-double fromF16(uint16_t h) {
-  int exp = (h >> 10) & 0x1f, man = h & 0x3ff;
-  double sign = (h & 0x8000) ? -1.0 : 1.0;
-  if (exp == 0)
-    return sign * std::ldexp(man, -24);
-  return sign * std::ldexp(1024 + man, exp - 25);
+  return npy::DType::F32;
 }
 
 /// Rounds every element to `t` (the kernel sees exactly these values).
@@ -88,9 +50,9 @@ void roundTo(ref::Tensor &x, DType t) {
     if (t == DType::F32)
       e = static_cast<float>(e);
     else if (t == DType::BF16)
-      e = fromBF16(toBF16(e));
+      e = npy::bfloat16ToFloat(npy::doubleToBFloat16(e));
     else if (t == DType::F16)
-      e = fromF16(toF16(e));
+      e = npy::halfToFloat(npy::doubleToHalf(e));
   }
 }
 
@@ -103,78 +65,22 @@ struct Buffer {
 };
 
 Buffer pack(const ref::Tensor &x, DType t, bool swap12 = false) {
+  ref::Tensor y = swap12 ? ref::swapDims(x, 1, 2) : x;
   Buffer b;
   b.dtype = t;
-  b.shape = x.shape;
-  if (swap12)
-    std::swap(b.shape[1], b.shape[2]);
-  b.bytes.resize(static_cast<size_t>(x.numel() * dtypeSize(t)));
-  std::vector<int64_t> dims = x.shape;
-  size_t rank = dims.size();
-  std::vector<int64_t> idx(rank, 0);
-  for (int64_t i = 0; i < x.numel(); ++i) {
-    // Position in the packed (possibly swapped) tensor.
-    std::vector<int64_t> p = idx;
-    if (swap12)
-      std::swap(p[1], p[2]);
-    int64_t lin = 0;
-    for (size_t d = 0; d < rank; ++d)
-      lin = lin * b.shape[d] + p[d];
-    double e = x.data[static_cast<size_t>(i)];
-    uint8_t *dst = b.bytes.data() + lin * dtypeSize(t);
-    if (t == DType::F32) {
-      float f = static_cast<float>(e);
-      std::memcpy(dst, &f, 4);
-    } else if (t == DType::F64) {
-      std::memcpy(dst, &e, 8);
-    } else {
-      uint16_t h = t == DType::BF16 ? toBF16(e) : toF16(e);
-      std::memcpy(dst, &h, 2);
-    }
-    for (size_t d = rank; d-- > 0;) {
-      if (++idx[d] < dims[d])
-        break;
-      idx[d] = 0;
-    }
-  }
+  b.shape = y.shape;
+  b.bytes = npy::fromF64(y.data, y.shape, toNpy(t)).data;
   return b;
 }
 
 ref::Tensor unpack(const Buffer &b, bool swap12 = false) {
-  std::vector<int64_t> shape = b.shape;
-  if (swap12)
-    std::swap(shape[1], shape[2]);
-  ref::Tensor x(shape);
-  size_t rank = shape.size();
-  std::vector<int64_t> idx(rank, 0);
-  for (int64_t i = 0; i < x.numel(); ++i) {
-    std::vector<int64_t> p = idx;
-    if (swap12)
-      std::swap(p[1], p[2]);
-    int64_t lin = 0;
-    for (size_t d = 0; d < rank; ++d)
-      lin = lin * b.shape[d] + p[d];
-    const uint8_t *src = b.bytes.data() + lin * dtypeSize(b.dtype);
-    double e = 0;
-    if (b.dtype == DType::F32) {
-      float f;
-      std::memcpy(&f, src, 4);
-      e = f;
-    } else if (b.dtype == DType::F64) {
-      std::memcpy(&e, src, 8);
-    } else {
-      uint16_t h;
-      std::memcpy(&h, src, 2);
-      e = b.dtype == DType::BF16 ? fromBF16(h) : fromF16(h);
-    }
-    x.data[static_cast<size_t>(i)] = e;
-    for (size_t d = rank; d-- > 0;) {
-      if (++idx[d] < shape[d])
-        break;
-      idx[d] = 0;
-    }
-  }
-  return x;
+  npy::Array a;
+  a.dtype = toNpy(b.dtype);
+  a.shape = b.shape;
+  a.data = b.bytes;
+  ref::Tensor x(b.shape);
+  x.data = npy::toF64(a);
+  return swap12 ? ref::swapDims(x, 1, 2) : x;
 }
 
 //===----------------------------------------------------------------------===//
@@ -299,14 +205,7 @@ void prepare(const Case &c, Prepared &p) {
     }
   } else if (c.valueMajor && in.initialState) {
     // randomInputs draws key-major states; transpose the last two dims.
-    ref::Tensor &s = *in.initialState;
-    ref::Tensor t({s.dim(0), s.dim(1), s.dim(3), s.dim(2)});
-    for (int64_t a = 0; a < s.dim(0); ++a)
-      for (int64_t b = 0; b < s.dim(1); ++b)
-        for (int64_t i = 0; i < s.dim(2); ++i)
-          for (int64_t j = 0; j < s.dim(3); ++j)
-            t.at({a, b, j, i}) = s.at({a, b, i, j});
-    s = t;
+    in.initialState = ref::swapDims(*in.initialState, 2, 3);
   }
   DType st = c.dtype == DType::F64 ? DType::F64 : DType::F32;
   roundTo(in.q, c.dtype);
