@@ -15,6 +15,8 @@
 
 #include "linattn/Runtime/Runtime.h"
 
+#include "KernelSource.h"
+
 #include "linattn/Runtime/Npy.h"
 
 #include "linattn/Dialect/LinAttn/IR/LinAttnOps.h"
@@ -137,8 +139,7 @@ static Signature signatureOf(const AttentionSpec &s) {
 }
 
 /// MLIR text of the per-(sequence, head) kernel.
-static std::string kernelSource(const AttentionSpec &s,
-                                const CompileOptions &o) {
+std::string kernelSource(const AttentionSpec &s, const CompileOptions &o) {
   Signature sig = signatureOf(s);
   std::string e = dtypeName(s.dtype);
   std::string st = s.dtype == DType::F64 ? "f64" : "f32";

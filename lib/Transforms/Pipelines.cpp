@@ -10,13 +10,17 @@
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
 #include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
 #include "mlir/Conversion/FuncToLLVM/ConvertFuncToLLVMPass.h"
+#include "mlir/Conversion/GPUToNVVM/GPUToNVVMPass.h"
+#include "mlir/Conversion/IndexToLLVM/IndexToLLVM.h"
 #include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
 #include "mlir/Conversion/MemRefToLLVM/MemRefToLLVM.h"
+#include "mlir/Conversion/NVVMToLLVM/NVVMToLLVM.h"
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
 #include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVMPass.h"
 #include "mlir/Dialect/Arith/Transforms/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
@@ -65,7 +69,53 @@ void mlir::linattn::buildCPUPipeline(OpPassManager &pm,
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
+void mlir::linattn::buildPTXPipeline(OpPassManager &pm,
+                                     const PTXPipelineOptions &options) {
+  LinAttnToGPUOptions gpu;
+  gpu.chip = options.chip;
+  gpu.chunkSize = options.chunkSize;
+  gpu.blockV = options.blockV;
+  gpu.warps = options.warps;
+  pm.addPass(createLinAttnToGPU(gpu));
+
+  OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
+  kernels.addPass(createCanonicalizerPass());
+  kernels.addPass(createCSEPass());
+  kernels.addPass(createLoopInvariantCodeMotionPass());
+  kernels.addPass(createSCFToControlFlowPass());
+  ConvertGpuOpsToNVVMOpsOptions nvvm;
+  nvvm.indexBitwidth = 64;
+  kernels.addPass(createConvertGpuOpsToNVVMOps(nvvm));
+  kernels.addPass(createConvertVectorToLLVMPass());
+  kernels.addPass(createArithToLLVMConversionPass());
+  kernels.addPass(createConvertIndexToLLVMPass());
+  // Module-anchored; converts the memref ops left inside the gpu.module.
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  OpPassManager &llvmKernels = pm.nest<gpu::GPUModuleOp>();
+  llvmKernels.addPass(createConvertNVVMToLLVMPass());
+  llvmKernels.addPass(createReconcileUnrealizedCastsPass());
+  llvmKernels.addPass(createLinAttnExternDynamicShared());
+  llvmKernels.addPass(createCanonicalizerPass());
+
+  GpuModuleToBinaryPassOptions binary;
+  binary.compilationTarget = "isa";
+  pm.addPass(createGpuModuleToBinaryPass(binary));
+}
+
 namespace {
+struct PTXPipelineCLOptions : public PassPipelineOptions<PTXPipelineCLOptions> {
+  Option<std::string> chip{*this, "chip",
+                           llvm::cl::desc("sm_80, sm_86, sm_89 or sm_90"),
+                           llvm::cl::init("sm_80")};
+  Option<int64_t> chunkSize{*this, "chunk-size", llvm::cl::desc("Chunk size"),
+                            llvm::cl::init(64)};
+  Option<int64_t> blockV{*this, "block-v",
+                         llvm::cl::desc("Value columns per thread block"),
+                         llvm::cl::init(32)};
+  Option<int64_t> warps{*this, "warps", llvm::cl::desc("Warps per block"),
+                        llvm::cl::init(4)};
+};
+
 struct CPUPipelineCLOptions : public PassPipelineOptions<CPUPipelineCLOptions> {
   Option<int64_t> chunkSize{*this, "chunk-size",
                             llvm::cl::desc("Chunk size C (0: op hint or 64)"),
@@ -98,5 +148,16 @@ void mlir::linattn::registerTransformsPasses() {
         o.tileN = cl.tileN;
         o.vectorWidth = cl.vectorWidth;
         buildCPUPipeline(pm, o);
+      });
+  PassPipelineRegistration<PTXPipelineCLOptions>(
+      "linattn-to-ptx",
+      "Generate the tensor-core GPU kernel and compile it to PTX",
+      [](OpPassManager &pm, const PTXPipelineCLOptions &cl) {
+        PTXPipelineOptions o;
+        o.chip = cl.chip;
+        o.chunkSize = cl.chunkSize;
+        o.blockV = cl.blockV;
+        o.warps = cl.warps;
+        buildPTXPipeline(pm, o);
       });
 }

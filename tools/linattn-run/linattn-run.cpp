@@ -18,6 +18,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "linattn/Reference/Reference.h"
+#include "linattn/Runtime/GPUCompile.h"
 #include "linattn/Runtime/Npy.h"
 #include "linattn/Runtime/Runtime.h"
 
@@ -107,6 +108,23 @@ static cl::opt<int64_t> tileN("tile-n", cl::desc("Register block columns"),
 static cl::opt<int64_t> vectorWidth("vector-width",
                                     cl::desc("f32 lanes (0: host)"),
                                     cl::init(0), cl::cat(cat));
+
+// GPU ahead-of-time compilation.
+static cl::opt<std::string>
+    emitAOT("emit-aot",
+            cl::desc("Compile the spec for the GPU and write DIR/NAME.ptx and "
+                     "DIR/NAME.json (docs/gpu-kernel-abi.md), then exit"),
+            cl::value_desc("DIR"), cl::cat(cat));
+static cl::opt<std::string> aotName("name",
+                                    cl::desc("File name stem of --emit-aot"),
+                                    cl::init("linattn_fwd"), cl::cat(cat));
+static cl::opt<std::string> chip("chip", cl::desc("GPU chip of --emit-aot"),
+                                 cl::init("sm_80"), cl::cat(cat));
+static cl::opt<int64_t> blockV("block-v",
+                               cl::desc("GPU value columns per thread block"),
+                               cl::init(32), cl::cat(cat));
+static cl::opt<int64_t> warps("warps", cl::desc("GPU warps per thread block"),
+                              cl::init(4), cl::cat(cat));
 
 static int fail(const std::string &msg) {
   llvm::errs() << "linattn-run: error: " << msg << "\n";
@@ -255,6 +273,24 @@ int main(int argc, char **argv) {
   if (tileN)
     options.tileN = tileN;
   options.vectorWidth = vectorWidth;
+
+  if (!emitAOT.empty()) {
+    GPUCompileOptions gpu;
+    gpu.chip = chip;
+    gpu.chunkSize = chunkSize ? chunkSize : 64;
+    gpu.blockV = blockV;
+    gpu.warps = warps;
+    GPUKernelImage image;
+    if (std::string e = compileGPU(spec, gpu, aotName, image); !e.empty())
+      return fail(e);
+    if (std::string e = writeAOT(image, emitAOT, aotName); !e.empty())
+      return fail(e);
+    llvm::outs() << "wrote " << emitAOT << "/" << aotName << ".ptx and .json ("
+                 << gpu.chip << ", " << image.threads << " threads, block-v "
+                 << image.blockV << ", " << image.sharedBytes
+                 << " bytes of shared memory)\n";
+    return 0;
+  }
   bool bthd = spec.layout == Layout::BTHD;
   DType stateType = spec.dtype == DType::F64 ? DType::F64 : DType::F32;
 

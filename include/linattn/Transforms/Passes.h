@@ -9,6 +9,9 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -34,6 +37,26 @@ struct CPUPipelineOptions {
 /// Adds chunking, bufferization, micro-kernel vectorization and the
 /// lowering to the LLVM dialect to `pm`.
 void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);
+
+/// Options of the GPU pipeline (see --convert-linattn-to-gpu).
+struct PTXPipelineOptions {
+  std::string chip = "sm_80";
+  int64_t chunkSize = 64;
+  int64_t blockV = 32;
+  int64_t warps = 4;
+};
+
+/// linattn.attention -> gpu.module -> NVVM -> gpu.binary holding PTX
+/// (gpu-module-to-binary format=isa; no CUDA toolkit needed).
+void buildPTXPipeline(OpPassManager &pm, const PTXPipelineOptions &options);
+
+/// Bytes of dynamic shared memory the GPU kernel needs (0 when the
+/// combination is invalid).
+int64_t gpuSharedBytes(int64_t keyDim, int64_t chunkSize, int64_t blockV,
+                       int64_t elementBytes);
+/// Largest dynamic shared memory per block on `chip` (opt-in), or 0 for an
+/// unknown chip.
+int64_t gpuSharedLimit(llvm::StringRef chip);
 
 /// Registers the linattn passes and the `linattn-to-cpu` pipeline.
 void registerTransformsPasses();

@@ -84,4 +84,55 @@ def LinAttnCPUVectorize : Pass<"linattn-cpu-vectorize"> {
   ];
 }
 
+def LinAttnToGPU : Pass<"convert-linattn-to-gpu", "::mlir::ModuleOp"> {
+  let summary = "Generate a tensor-core GPU kernel for each linattn.attention";
+  let description = [{
+    Replaces every function holding a `linattn.attention` op by a
+    `gpu.module` (with an NVVM target for `chip`) that holds one kernel,
+    `linattn_fwd`, following the ABI of docs/gpu-kernel-abi.md: one thread
+    block per (value tile, head, sequence) runs the chunk loop of MATH.md 6
+    (Lightning Attention-2 scheme). Per chunk, the block stages Q, K (feature
+    map and query scale fused), Vᵀ and the state Sᵀ in shared memory as
+    bf16/f16; each warp computes P = Q·Kᵀ for its query rows with
+    `mma.sync.m16n8k16`, masks and decays it in registers, reuses the
+    accumulator registers as the A operand of P·V, and adds
+    diag(γq)·Q·S; the fp32 state lives in mma accumulators, each warp owning
+    a slice of the value columns, and is updated with
+    S ← γc·S + (diag(γk)·K)ᵀ·V.
+
+    Supported: bf16/f16 inputs, f32 accumulation and state, decays none,
+    constant and scalar, elementwise feature maps, both layouts, GQA/GVA,
+    varlen offsets, initial/final state (key- or value-major). Anything else
+    is rejected with a diagnostic, as are tile combinations whose shared
+    memory exceeds the chip's per-block limit.
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_80\"",
+           "Target chip: sm_80, sm_86, sm_89 or sm_90">,
+    Option<"chunkSize", "chunk-size", "int64_t", /*default=*/"64",
+           "Chunk size C (a multiple of 16 * warps)">,
+    Option<"blockV", "block-v", "int64_t", /*default=*/"32",
+           "Value columns per thread block (a multiple of 8 * warps)">,
+    Option<"warps", "warps", "int64_t", /*default=*/"4",
+           "Warps per thread block">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",
+    "::mlir::LLVM::LLVMDialect", "::mlir::NVVM::NVVMDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect"
+  ];
+}
+
+def LinAttnExternDynamicShared : Pass<"linattn-extern-dynamic-shared"> {
+  let summary = "Give the dynamic shared memory global external linkage";
+  let description = [{
+    `gpu.dynamic_shared_memory` lowers to an internal zero-sized global in
+    address space 3, which the NVPTX backend demotes to a one-byte static
+    `.shared` variable. Dynamic shared memory must be declared
+    `.extern .shared .b8 name[]`, which external linkage gives. Run after
+    `convert-gpu-to-nvvm`.
+  }];
+}
+
 #endif // LINATTN_TRANSFORMS_PASSES_TD

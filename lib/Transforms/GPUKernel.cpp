@@ -1,0 +1,806 @@
+//===- GPUKernel.cpp - linattn.attention -> tensor-core GPU kernel -*- C++
+//-*-===//
+//
+// Part of the linattn project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Implements --convert-linattn-to-gpu: one `gpu.func` per attention op that
+// runs the chunked form of MATH.md 6 with one thread block per (value tile,
+// head, sequence). The kernel ABI is docs/gpu-kernel-abi.md.
+//
+// Fragment layouts are those of `mma.sync.m16n8k16` (PTX ISA, "Matrix
+// fragments for mma.m16n8k16"): with g = lane / 4 and q = lane % 4, the A
+// operand holds rows {g, g+8} x cols {2q, 2q+1, 2q+8, 2q+9}, B holds rows
+// (k) {2q, 2q+1, 2q+8, 2q+9} x col (n) g, and the f32 accumulator holds rows
+// {g, g+8} x cols {2q, 2q+1}. Shared-memory tiles are stored so that every
+// operand pair is two consecutive 16-bit elements (one 32-bit load): Q and K
+// row-major [token][d], V and S transposed ([v][token], [v][d]).
+//
+//===----------------------------------------------------------------------===//
+
+#include "linattn/Transforms/Passes.h"
+
+#include "linattn/Dialect/LinAttn/IR/LinAttnOps.h"
+
+#include "mlir/AsmParser/AsmParser.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir::linattn {
+#define GEN_PASS_DEF_LINATTNTOGPU
+#define GEN_PASS_DEF_LINATTNEXTERNDYNAMICSHARED
+#include "linattn/Transforms/Passes.h.inc"
+} // namespace mlir::linattn
+
+using namespace mlir;
+using namespace mlir::linattn;
+
+/// Row padding of the shared-memory tiles in elements (16 bytes), so that
+/// the column-pair loads of a warp spread over the banks.
+static constexpr int64_t kPad = 8;
+
+int64_t mlir::linattn::gpuSharedBytes(int64_t keyDim, int64_t chunkSize,
+                                      int64_t blockV, int64_t elementBytes) {
+  if (keyDim <= 0 || chunkSize <= 0 || blockV <= 0)
+    return 0;
+  int64_t elems = 2 * chunkSize * (keyDim + kPad)  // Q, K
+                  + blockV * (chunkSize + kPad)    // Vᵀ
+                  + blockV * (keyDim + kPad);      // Sᵀ
+  return elems * elementBytes + 2 * 4 * chunkSize; // + raw and cumulative gates
+}
+
+int64_t mlir::linattn::gpuSharedLimit(StringRef chip) {
+  return llvm::StringSwitch<int64_t>(chip)
+      .Cases({"sm_80", "sm_87"}, 163 * 1024)
+      .Cases({"sm_86", "sm_89"}, 99 * 1024)
+      .Cases({"sm_90", "sm_90a"}, 227 * 1024)
+      .Default(0);
+}
+
+namespace {
+
+constexpr double kLog2e = 1.4426950408889634;
+/// Log-gates below this are clamped, as on the CPU (MATH.md 9.3).
+constexpr double kMinLogGate = -1000.0;
+
+/// Everything static about the kernel.
+struct GpuConfig {
+  DecayKind decay = DecayKind::None;
+  FeatureMapKind featureMap = FeatureMapKind::Identity;
+  double scale = 1.0;
+  Layout layout = Layout::BHTD;
+  bool valueMajor = false;
+  std::optional<double> clampMin;
+  int64_t dk = 0, dv = 0, chunk = 64, warps = 4, blockV = 64;
+  Type elt, gateElt;
+  NVVM::MMATypes mmaType = NVVM::MMATypes::bf16;
+
+  int64_t threads() const { return 32 * warps; }
+  int64_t ldK() const { return dk + kPad; }
+  int64_t ldC() const { return chunk + kPad; }
+  bool hasGates() const { return decay != DecayKind::None; }
+};
+
+/// An mma accumulator fragment: c0..c3.
+using Frag = SmallVector<Value, 4>;
+
+/// Builds the body of `linattn_fwd`.
+class KernelEmitter {
+public:
+  KernelEmitter(OpBuilder &b, Location loc, const GpuConfig &cfg)
+      : b(b), loc(loc), cfg(cfg), f32(b.getF32Type()) {}
+
+  void emit(gpu::GPUFuncOp func);
+
+private:
+  //===--- Scalars ----------------------------------------------------===//
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value f(double v) {
+    return arith::ConstantOp::create(b, loc, f32, b.getF32FloatAttr(v));
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value add(Value x, int64_t y) { return y ? add(x, idx(y)) : x; }
+  Value mul(Value x, int64_t y) { return y == 1 ? x : mul(x, idx(y)); }
+  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
+  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
+  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
+  Value ult(Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, x, y);
+  }
+  Value ule(Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule, x, y);
+  }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, loc, c, x, y);
+  }
+  Value toIndex(Value i64) {
+    return arith::IndexCastOp::create(b, loc, b.getIndexType(), i64);
+  }
+  Value toF32(Value x) {
+    return x.getType() == f32 ? x : arith::ExtFOp::create(b, loc, f32, x);
+  }
+  Value toElt(Value x) { return arith::TruncFOp::create(b, loc, cfg.elt, x); }
+  /// exp(x) with the SFU's ex2.approx (no libdevice needed).
+  Value exp(Value x) {
+    Value s = fmul(x, f(kLog2e));
+    auto op = NVVM::InlinePtxOp::create(b, loc, TypeRange{f32}, ValueRange{s},
+                                        ValueRange{},
+                                        "ex2.approx.ftz.f32 $0, $1;", Value());
+    return op->getResult(0);
+  }
+  Value load(Value m, ValueRange ivs) {
+    return memref::LoadOp::create(b, loc, m, ivs);
+  }
+  void store(Value x, Value m, ValueRange ivs) {
+    memref::StoreOp::create(b, loc, x, m, ivs);
+  }
+  /// if (cond) then() else zero of `type`, as a value.
+  Value ifElse(Value cond, Type type, function_ref<Value()> then,
+               function_ref<Value()> otherwise) {
+    auto op = scf::IfOp::create(b, loc, TypeRange{type}, cond, true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&op.getThenRegion().front());
+      scf::YieldOp::create(b, loc, then());
+      b.setInsertionPointToStart(&op.getElseRegion().front());
+      scf::YieldOp::create(b, loc, otherwise());
+    }
+    return op.getResult(0);
+  }
+  void ifThen(Value cond, function_ref<void()> then) {
+    auto op = scf::IfOp::create(b, loc, TypeRange{}, cond, false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(op.thenBlock()->getTerminator());
+    then();
+  }
+  void loop(int64_t n, function_ref<void(Value)> body) {
+    auto op = scf::ForOp::create(b, loc, idx(0), idx(n), idx(1));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(op.getBody()->getTerminator());
+    body(op.getInductionVar());
+  }
+
+  //===--- Tensor-core operands ---------------------------------------===//
+  /// One mma operand register: two consecutive 16-bit elements.
+  Value operand(Value pair) {
+    if (cfg.mmaType == NVVM::MMATypes::f16)
+      return pair;
+    Value w = vector::BitCastOp::create(
+        b, loc, VectorType::get({1}, b.getI32Type()), pair);
+    return vector::ExtractOp::create(b, loc, w, ArrayRef<int64_t>{0});
+  }
+  /// The pair at [row, col], [row, col + 1] of a shared-memory tile.
+  Value pairAt(Value tile, Value row, Value col) {
+    auto v = vector::LoadOp::create(b, loc, VectorType::get({2}, cfg.elt), tile,
+                                    ValueRange{row, col});
+    v.setAlignment(4);
+    return operand(v);
+  }
+  /// Packs two f32 values into one operand register.
+  Value pack(Value lo, Value hi) {
+    Value v =
+        vector::FromElementsOp::create(b, loc, VectorType::get({2}, cfg.elt),
+                                       ValueRange{toElt(lo), toElt(hi)});
+    return operand(v);
+  }
+  /// A operand from a row-major tile: rows row0 + {g, g+8}, cols col0 + ...
+  SmallVector<Value> fragA(Value tile, Value row0, Value col0) {
+    Value r1 = add(row0, 8), c1 = add(col0, 8);
+    return {pairAt(tile, row0, col0), pairAt(tile, r1, col0),
+            pairAt(tile, row0, c1), pairAt(tile, r1, c1)};
+  }
+  /// B operand from a tile stored [n][k]: n = n0 (already + g), k = k0 + 2q.
+  SmallVector<Value> fragB(Value tile, Value n, Value k0) {
+    return {pairAt(tile, n, k0), pairAt(tile, n, add(k0, 8))};
+  }
+  Frag mma(ArrayRef<Value> a, ArrayRef<Value> bOp, ArrayRef<Value> c) {
+    auto structTy =
+        LLVM::LLVMStructType::getLiteral(b.getContext(), {f32, f32, f32, f32});
+    auto op = NVVM::MmaOp::create(
+        b, loc, structTy, a, bOp, c, ArrayRef<int64_t>{16, 8, 16}, std::nullopt,
+        std::nullopt, std::array<NVVM::MMATypes, 2>{cfg.mmaType, cfg.mmaType},
+        std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                       NVVM::MMALayout::col});
+    Frag d;
+    for (int64_t i = 0; i < 4; ++i)
+      d.push_back(LLVM::ExtractValueOp::create(b, loc, op, i));
+    return d;
+  }
+  Frag zeroFrag() { return Frag(4, f(0.0)); }
+
+  //===--- Kernel pieces ----------------------------------------------===//
+  Value sharedTile(Value base, int64_t byteOffset, ArrayRef<int64_t> shape,
+                   Type type);
+  /// Element offset of (token, d) of a [B, T, H, D] / [B, H, T, D] tensor.
+  Value tokenOffset(Value batch, Value token, Value head, Value heads,
+                    int64_t dim);
+  /// Loads rows [c0, c0 + C) of one head into shared memory, 8 elements
+  /// per thread and step; `put(row, col, vec)` stores the vector<8xelt>.
+  void stageRows(Value src, Value batch, Value tok0, Value rows, Value head,
+                 Value heads, int64_t dim, int64_t col0Elems, Value col0,
+                 int64_t width, function_ref<void(Value, Value, Value)> put);
+  Value featureMap(Value vec8, bool isQuery);
+  void emitChunk(Value c0, SmallVector<Frag> &state);
+  void emitStateIO(SmallVector<Frag> &state, bool load);
+
+  OpBuilder &b;
+  Location loc;
+  const GpuConfig &cfg;
+  Type f32;
+
+  // Kernel arguments and per-block values.
+  Value q, k, v, gate, h0, o, hT, offsets;
+  Value seqLen, headsQ, headsK, headsV, heads, hasH0, hasHT, hasOffsets;
+  Value tid, warp, g, qd, head, vTile, seq, batch, start, len;
+  Value logLambda; // constant decay: ln(lambda_h)
+  // Shared-memory tiles.
+  Value qs, ks, vt, st, graw, gs;
+};
+
+Value KernelEmitter::sharedTile(Value base, int64_t byteOffset,
+                                ArrayRef<int64_t> shape, Type type) {
+  auto space =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  auto t = MemRefType::get(shape, type, MemRefLayoutAttrInterface(), space);
+  return memref::ViewOp::create(b, loc, t, base, idx(byteOffset), ValueRange{});
+}
+
+Value KernelEmitter::tokenOffset(Value batch, Value token, Value head,
+                                 Value heads, int64_t dim) {
+  if (cfg.layout == Layout::BTHD)
+    return mul(add(mul(add(mul(batch, seqLen), token), heads), head), dim);
+  return mul(add(mul(add(mul(batch, heads), head), seqLen), token), dim);
+}
+
+Value KernelEmitter::featureMap(Value vec8, bool isQuery) {
+  bool scale = isQuery && cfg.scale != 1.0;
+  if (cfg.featureMap == FeatureMapKind::Identity && !scale)
+    return vec8;
+  auto vt32 = VectorType::get({8}, f32);
+  Value x = arith::ExtFOp::create(b, loc, vt32, vec8);
+  SmallVector<Value> out;
+  for (int64_t i = 0; i < 8; ++i) {
+    Value e = vector::ExtractOp::create(b, loc, x, ArrayRef<int64_t>{i});
+    Value zero = f(0.0);
+    if (cfg.featureMap == FeatureMapKind::Relu) {
+      e = arith::MaximumFOp::create(b, loc, e, zero);
+    } else if (cfg.featureMap == FeatureMapKind::EluPlusOne) {
+      Value pos =
+          arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, e, zero);
+      e = select(pos, fadd(e, f(1.0)),
+                 exp(arith::MinimumFOp::create(b, loc, e, zero)));
+    }
+    if (scale)
+      e = fmul(e, f(cfg.scale));
+    out.push_back(e);
+  }
+  Value y = vector::FromElementsOp::create(b, loc, vt32, out);
+  return arith::TruncFOp::create(b, loc, VectorType::get({8}, cfg.elt), y);
+}
+
+void KernelEmitter::stageRows(Value src, Value batch, Value tok0, Value rows,
+                              Value head, Value heads, int64_t dim,
+                              int64_t /*col0Elems*/, Value col0, int64_t width,
+                              function_ref<void(Value, Value, Value)> put) {
+  int64_t perRow = width / 8, total = cfg.chunk * perRow;
+  int64_t steps = (total + cfg.threads() - 1) / cfg.threads();
+  auto vecTy = VectorType::get({8}, cfg.elt);
+  loop(steps, [&](Value i) {
+    Value lin = add(mul(i, cfg.threads()), tid);
+    auto body = [&] {
+      Value row = arith::DivUIOp::create(b, loc, lin, idx(perRow));
+      Value col = mul(arith::RemUIOp::create(b, loc, lin, idx(perRow)), 8);
+      Value vec = ifElse(
+          ult(row, rows), vecTy,
+          [&] {
+            Value off = add(
+                add(tokenOffset(batch, add(tok0, row), head, heads, dim), col0),
+                col);
+            auto ld = vector::LoadOp::create(b, loc, vecTy, src, off);
+            ld.setAlignment(16);
+            return Value(ld);
+          },
+          [&] {
+            return Value(arith::ConstantOp::create(
+                b, loc, vecTy,
+                DenseElementsAttr::get(vecTy, b.getFloatAttr(cfg.elt, 0.0))));
+          });
+      put(row, col, vec);
+    };
+    if (total % cfg.threads() == 0)
+      body();
+    else
+      ifThen(ult(lin, idx(total)), body);
+  });
+}
+
+/// Loads (load = true) or stores the fp32 state fragments of this warp:
+/// S[d][v] with d = 16 mt + {g, g+8}, v = warp's columns + 8 nt + {2q, 2q+1}.
+void KernelEmitter::emitStateIO(SmallVector<Frag> &state, bool load) {
+  int64_t ntw = cfg.blockV / cfg.warps / 8;
+  Value mem = load ? h0 : hT;
+  Value base = mul(add(mul(seq, heads), head), cfg.dk * cfg.dv);
+  Value vw = add(mul(vTile, cfg.blockV), mul(warp, cfg.blockV / cfg.warps));
+  for (int64_t mt = 0; mt < cfg.dk / 16; ++mt)
+    for (int64_t nt = 0; nt < ntw; ++nt) {
+      Frag &fr = state[mt * ntw + nt];
+      for (int64_t e = 0; e < 4; ++e) {
+        Value d = add(g, 16 * mt + (e >= 2 ? 8 : 0));
+        Value col = add(add(vw, 8 * nt + (e & 1)), mul(qd, 2));
+        Value off = cfg.valueMajor ? add(mul(col, cfg.dk), d)
+                                   : add(mul(d, cfg.dv), col);
+        off = add(base, off);
+        if (load)
+          fr[e] = load ? this->load(mem, off) : fr[e];
+        else
+          store(fr[e], mem, off);
+      }
+    }
+}
+
+void KernelEmitter::emitChunk(Value c0, SmallVector<Frag> &state) {
+  int64_t C = cfg.chunk, W = cfg.warps, BV = cfg.blockV;
+  int64_t ntw = BV / W / 8;
+  Value rows = arith::MinSIOp::create(b, loc, idx(C),
+                                      arith::SubIOp::create(b, loc, len, c0));
+  Value tok0 = add(start, c0);
+  Value vw = mul(warp, BV / W); // this warp's first state column in the tile
+
+  // 1. Stage Q, K, Vᵀ, Sᵀ (bf16) and the raw log-gates.
+  Value headQ = arith::DivUIOp::create(
+      b, loc, head, arith::DivUIOp::create(b, loc, heads, headsQ));
+  Value headK = arith::DivUIOp::create(
+      b, loc, head, arith::DivUIOp::create(b, loc, heads, headsK));
+  Value headV = arith::DivUIOp::create(
+      b, loc, head, arith::DivUIOp::create(b, loc, heads, headsV));
+  stageRows(q, batch, tok0, rows, headQ, headsQ, cfg.dk, 0, idx(0), cfg.dk,
+            [&](Value row, Value col, Value vec) {
+              auto st = vector::StoreOp::create(b, loc, featureMap(vec, true),
+                                                qs, ValueRange{row, col});
+              st.setAlignment(16);
+            });
+  stageRows(k, batch, tok0, rows, headK, headsK, cfg.dk, 0, idx(0), cfg.dk,
+            [&](Value row, Value col, Value vec) {
+              auto st = vector::StoreOp::create(b, loc, featureMap(vec, false),
+                                                ks, ValueRange{row, col});
+              st.setAlignment(16);
+            });
+  stageRows(
+      v, batch, tok0, rows, headV, headsV, cfg.dv, 0, mul(vTile, BV), BV,
+      [&](Value row, Value col, Value vec) {
+        for (int64_t i = 0; i < 8; ++i)
+          store(vector::ExtractOp::create(b, loc, vec, ArrayRef<int64_t>{i}),
+                vt, {add(col, i), row});
+      });
+  for (int64_t mt = 0; mt < cfg.dk / 16; ++mt)
+    for (int64_t nt = 0; nt < ntw; ++nt) {
+      Frag &fr = state[mt * ntw + nt];
+      Value d = add(g, 16 * mt);
+      Value col = add(add(vw, 8 * nt), mul(qd, 2));
+      store(toElt(fr[0]), st, {col, d});
+      store(toElt(fr[1]), st, {add(col, 1), d});
+      store(toElt(fr[2]), st, {col, add(d, 8)});
+      store(toElt(fr[3]), st, {add(col, 1), add(d, 8)});
+    }
+  if (cfg.hasGates()) {
+    ifThen(ult(tid, idx(C)), [&] {
+      Value gv = ifElse(
+          ult(tid, rows), f32,
+          [&] {
+            if (cfg.decay == DecayKind::Constant)
+              return logLambda;
+            Value tok = add(tok0, tid);
+            Value off =
+                cfg.layout == Layout::BTHD
+                    ? add(mul(add(mul(batch, seqLen), tok), heads), head)
+                    : add(mul(add(mul(batch, heads), head), seqLen), tok);
+            Value x = toF32(load(gate, off));
+            if (cfg.clampMin)
+              x = arith::MaximumFOp::create(b, loc, x, f(*cfg.clampMin));
+            return Value(arith::MaximumFOp::create(b, loc, x, f(kMinLogGate)));
+          },
+          [&] { return f(0.0); });
+      store(gv, graw, tid);
+    });
+  }
+  gpu::BarrierOp::create(b, loc);
+
+  // 2. Chunk-local cumulative log-gates b_t (rows past the end add 0).
+  if (cfg.hasGates()) {
+    ifThen(ult(tid, idx(C)), [&] {
+      auto sum = scf::ForOp::create(b, loc, idx(0), add(tid, 1), idx(1),
+                                    ValueRange{f(0.0)});
+      {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(sum.getBody());
+        Value acc =
+            fadd(sum.getRegionIterArgs()[0], load(graw, sum.getInductionVar()));
+        scf::YieldOp::create(b, loc, acc);
+      }
+      store(sum.getResult(0), gs, tid);
+    });
+    gpu::BarrierOp::create(b, loc);
+  }
+
+  // 3. Outputs of this warp's query rows.
+  Value twoQ = mul(qd, 2);
+  for (int64_t mq = 0; mq < C / 16 / W; ++mq) {
+    Value row0 = add(mul(warp, C / W), 16 * mq);
+    Value t0 = add(row0, g), t1 = add(t0, 8);
+    SmallVector<Frag> p(C / 8, zeroFrag()), out(BV / 8, zeroFrag());
+    for (int64_t kk = 0; kk < cfg.dk / 16; ++kk) {
+      SmallVector<Value> a = fragA(qs, t0, add(twoQ, 16 * kk));
+      for (int64_t ns = 0; ns < C / 8; ++ns)
+        p[ns] = mma(a, fragB(ks, add(g, 8 * ns), add(twoQ, 16 * kk)), p[ns]);
+      for (int64_t nv = 0; nv < BV / 8; ++nv)
+        out[nv] =
+            mma(a, fragB(st, add(g, 8 * nv), add(twoQ, 16 * kk)), out[nv]);
+    }
+    // Inter-chunk part scaled by γq = exp(b_t); P masked to s <= t and
+    // decayed by exp(b_t - b_s).
+    Value b0, b1;
+    if (cfg.hasGates()) {
+      b0 = load(gs, t0);
+      b1 = load(gs, t1);
+      Value e0 = exp(b0), e1 = exp(b1);
+      for (Frag &fr : out) {
+        fr[0] = fmul(fr[0], e0);
+        fr[1] = fmul(fr[1], e0);
+        fr[2] = fmul(fr[2], e1);
+        fr[3] = fmul(fr[3], e1);
+      }
+    }
+    for (int64_t ns = 0; ns < C / 8; ++ns) {
+      Value s0 = add(twoQ, 8 * ns), s1 = add(s0, 1);
+      Value bs0, bs1;
+      if (cfg.hasGates()) {
+        bs0 = load(gs, s0);
+        bs1 = load(gs, s1);
+      }
+      for (int64_t e = 0; e < 4; ++e) {
+        Value t = e < 2 ? t0 : t1, s = (e & 1) ? s1 : s0;
+        Value x = p[ns][e];
+        if (cfg.hasGates())
+          x = fmul(x, exp(fsub(e < 2 ? b0 : b1, (e & 1) ? bs1 : bs0)));
+        p[ns][e] = select(ule(s, t), x, f(0.0));
+      }
+    }
+    for (int64_t kk = 0; kk < C / 16; ++kk) {
+      SmallVector<Value> a = {pack(p[2 * kk][0], p[2 * kk][1]),
+                              pack(p[2 * kk][2], p[2 * kk][3]),
+                              pack(p[2 * kk + 1][0], p[2 * kk + 1][1]),
+                              pack(p[2 * kk + 1][2], p[2 * kk + 1][3])};
+      for (int64_t nv = 0; nv < BV / 8; ++nv)
+        out[nv] =
+            mma(a, fragB(vt, add(g, 8 * nv), add(twoQ, 16 * kk)), out[nv]);
+    }
+    // Store rows t < rows: two consecutive outputs per 32-bit store.
+    for (int64_t half = 0; half < 2; ++half) {
+      Value t = half ? t1 : t0;
+      ifThen(ult(t, rows), [&] {
+        Value base = tokenOffset(batch, add(tok0, t), head, heads, cfg.dv);
+        for (int64_t nv = 0; nv < BV / 8; ++nv) {
+          Value col = add(add(mul(vTile, BV), 8 * nv), twoQ);
+          Value pair = vector::FromElementsOp::create(
+              b, loc, VectorType::get({2}, cfg.elt),
+              ValueRange{toElt(out[nv][2 * half]),
+                         toElt(out[nv][2 * half + 1])});
+          auto stOp = vector::StoreOp::create(b, loc, pair, o,
+                                              ValueRange{add(base, col)});
+          stOp.setAlignment(4);
+        }
+      });
+    }
+  }
+
+  // 4. State update S ← exp(b_C) S + (diag(exp(b_C - b_s)) K)ᵀ V for this
+  // warp's value columns.
+  Value bLast;
+  if (cfg.hasGates()) {
+    bLast = load(gs, idx(C - 1));
+    Value decayAll = exp(bLast);
+    for (Frag &fr : state)
+      for (Value &x : fr)
+        x = fmul(x, decayAll);
+  }
+  for (int64_t kk = 0; kk < C / 16; ++kk) {
+    // This thread's tokens s = 16 kk + {2q, 2q+1, 2q+8, 2q+9} and factors.
+    Value s[4] = {add(twoQ, 16 * kk), add(twoQ, 16 * kk + 1),
+                  add(twoQ, 16 * kk + 8), add(twoQ, 16 * kk + 9)};
+    Value fac[4];
+    if (cfg.hasGates())
+      for (int i = 0; i < 4; ++i)
+        fac[i] = exp(fsub(bLast, load(gs, s[i])));
+    SmallVector<SmallVector<Value>> bv;
+    for (int64_t nt = 0; nt < ntw; ++nt)
+      bv.push_back(fragB(vt, add(add(vw, 8 * nt), g), add(twoQ, 16 * kk)));
+    for (int64_t mt = 0; mt < cfg.dk / 16; ++mt) {
+      Value d0 = add(g, 16 * mt), d1 = add(d0, 8);
+      auto kd = [&](int i, Value d) {
+        Value x = toF32(load(ks, {s[i], d}));
+        return cfg.hasGates() ? fmul(x, fac[i]) : x;
+      };
+      SmallVector<Value> a = {
+          pack(kd(0, d0), kd(1, d0)), pack(kd(0, d1), kd(1, d1)),
+          pack(kd(2, d0), kd(3, d0)), pack(kd(2, d1), kd(3, d1))};
+      for (int64_t nt = 0; nt < ntw; ++nt)
+        state[mt * ntw + nt] = mma(a, bv[nt], state[mt * ntw + nt]);
+    }
+  }
+  gpu::BarrierOp::create(b, loc);
+}
+
+void KernelEmitter::emit(gpu::GPUFuncOp func) {
+  Block &entry = func.getBody().front();
+  b.setInsertionPointToStart(&entry);
+  auto args = entry.getArguments();
+  q = args[0], k = args[1], v = args[2], gate = args[3], h0 = args[4];
+  o = args[5], hT = args[6], offsets = args[7];
+  Value numSeqs = toIndex(args[8]);
+  (void)numSeqs;
+  seqLen = toIndex(args[9]);
+  headsQ = toIndex(args[10]);
+  headsK = toIndex(args[11]);
+  headsV = toIndex(args[12]);
+  Value zero64 = arith::ConstantIntOp::create(b, loc, 0, 64);
+  auto flag = [&](Value x) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, x, zero64);
+  };
+  hasH0 = flag(args[13]);
+  hasHT = flag(args[14]);
+  hasOffsets = flag(args[15]);
+  heads = arith::MaxUIOp::create(
+      b, loc, arith::MaxUIOp::create(b, loc, headsQ, headsK), headsV);
+
+  tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  warp = arith::DivUIOp::create(b, loc, tid, idx(32));
+  Value lane = arith::RemUIOp::create(b, loc, tid, idx(32));
+  g = arith::DivUIOp::create(b, loc, lane, idx(4));
+  qd = arith::RemUIOp::create(b, loc, lane, idx(4));
+  vTile = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  head = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
+  seq = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
+
+  // The sequence: [offsets[n], offsets[n+1]) of batch entry 0, or all of
+  // batch entry n.
+  auto i64 = b.getI64Type();
+  Value startLen = ifElse(
+      hasOffsets, VectorType::get({2}, i64),
+      [&] {
+        Value s = load(offsets, seq), e = load(offsets, add(seq, 1));
+        return Value(vector::FromElementsOp::create(
+            b, loc, VectorType::get({2}, i64),
+            ValueRange{s, arith::SubIOp::create(b, loc, e, s)}));
+      },
+      [&] {
+        Value t = arith::IndexCastOp::create(b, loc, i64, seqLen);
+        return Value(vector::FromElementsOp::create(
+            b, loc, VectorType::get({2}, i64), ValueRange{zero64, t}));
+      });
+  start = toIndex(
+      vector::ExtractOp::create(b, loc, startLen, ArrayRef<int64_t>{0}));
+  len = toIndex(
+      vector::ExtractOp::create(b, loc, startLen, ArrayRef<int64_t>{1}));
+  batch = select(hasOffsets, idx(0), seq);
+  if (cfg.decay == DecayKind::Constant)
+    logLambda = toF32(load(gate, head));
+
+  // Shared memory.
+  auto space =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  Value dyn = gpu::DynamicSharedMemoryOp::create(
+      b, loc,
+      MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
+                      MemRefLayoutAttrInterface(), space));
+  int64_t eb = cfg.elt.getIntOrFloatBitWidth() / 8;
+  int64_t off = 0;
+  auto carve = [&](ArrayRef<int64_t> shape, Type t) {
+    Value tile = sharedTile(dyn, off, shape, t);
+    int64_t n = t.getIntOrFloatBitWidth() / 8;
+    for (int64_t d : shape)
+      n *= d;
+    off += n;
+    return tile;
+  };
+  qs = carve({cfg.chunk, cfg.ldK()}, cfg.elt);
+  ks = carve({cfg.chunk, cfg.ldK()}, cfg.elt);
+  vt = carve({cfg.blockV, cfg.ldC()}, cfg.elt);
+  st = carve({cfg.blockV, cfg.ldK()}, cfg.elt);
+  graw = carve({cfg.chunk}, f32);
+  gs = carve({cfg.chunk}, f32);
+  assert(off == gpuSharedBytes(cfg.dk, cfg.chunk, cfg.blockV, eb));
+  (void)eb;
+
+  // The state, in registers, from the initial state or zero.
+  int64_t ntw = cfg.blockV / cfg.warps / 8;
+  int64_t numFrags = cfg.dk / 16 * ntw;
+  SmallVector<Frag> state(numFrags, zeroFrag());
+  {
+    auto ifOp = scf::IfOp::create(b, loc, SmallVector<Type>(4 * numFrags, f32),
+                                  hasH0, true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    SmallVector<Frag> loaded(numFrags, Frag(4));
+    emitStateIO(loaded, /*load=*/true);
+    SmallVector<Value> flat;
+    for (Frag &fr : loaded)
+      flat.append(fr.begin(), fr.end());
+    scf::YieldOp::create(b, loc, flat);
+    b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+    scf::YieldOp::create(b, loc, SmallVector<Value>(4 * numFrags, f(0.0)));
+    b.setInsertionPointAfter(ifOp);
+    for (int64_t i = 0; i < 4 * numFrags; ++i)
+      state[i / 4][i % 4] = ifOp.getResult(i);
+    // Re-create the zero constants outside the else block if needed.
+  }
+
+  // The chunk loop carries the state fragments.
+  SmallVector<Value> init;
+  for (Frag &fr : state)
+    init.append(fr.begin(), fr.end());
+  auto forOp = scf::ForOp::create(b, loc, idx(0), len, idx(cfg.chunk), init);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(forOp.getBody());
+    SmallVector<Frag> s(numFrags, Frag(4));
+    for (int64_t i = 0; i < 4 * numFrags; ++i)
+      s[i / 4][i % 4] = forOp.getRegionIterArgs()[i];
+    emitChunk(forOp.getInductionVar(), s);
+    SmallVector<Value> next;
+    for (Frag &fr : s)
+      next.append(fr.begin(), fr.end());
+    scf::YieldOp::create(b, loc, next);
+  }
+  for (int64_t i = 0; i < 4 * numFrags; ++i)
+    state[i / 4][i % 4] = forOp.getResult(i);
+  ifThen(hasHT, [&] { emitStateIO(state, /*load=*/false); });
+  gpu::ReturnOp::create(b, loc);
+}
+
+//===----------------------------------------------------------------------===//
+// The pass
+//===----------------------------------------------------------------------===//
+
+struct LinAttnToGPUPass
+    : public mlir::linattn::impl::LinAttnToGPUBase<LinAttnToGPUPass> {
+  using LinAttnToGPUBase::LinAttnToGPUBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<AttentionOp> ops;
+    module.walk([&](AttentionOp op) { ops.push_back(op); });
+    for (AttentionOp op : ops)
+      if (failed(rewrite(op)))
+        return signalPassFailure();
+    if (!ops.empty())
+      module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                      UnitAttr::get(module.getContext()));
+  }
+
+  LogicalResult configure(AttentionOp op, GpuConfig &cfg);
+  LogicalResult rewrite(AttentionOp op);
+};
+
+LogicalResult LinAttnToGPUPass::configure(AttentionOp op, GpuConfig &cfg) {
+  int64_t limit = gpuSharedLimit(chip);
+  if (!limit)
+    return op.emitOpError() << "unsupported chip '" << chip
+                            << "' (expected sm_80, sm_86, sm_87, sm_89, sm_90 "
+                               "or sm_90a)";
+  DecayAttr decay = op.getDecay();
+  cfg.decay = decay.getKind();
+  if (cfg.decay != DecayKind::None && cfg.decay != DecayKind::Constant &&
+      cfg.decay != DecayKind::Scalar)
+    return op.emitOpError() << "the GPU lowering supports decays none, "
+                               "constant and scalar, not '"
+                            << stringifyDecayKind(cfg.decay) << "' yet";
+  if (op.getNormalization() != Normalization::None || !op.getCausal() ||
+      op.getExclusive())
+    return op.emitOpError() << "the GPU lowering supports causal, "
+                               "non-exclusive, un-normalized attention only";
+  cfg.featureMap = op.getFeatureMap();
+  cfg.scale = op.getScaleOrDefault();
+  cfg.layout = op.getLayout();
+  cfg.valueMajor = op.getStateLayout() == StateLayout::ValueMajor;
+  if (FloatAttr cm = decay.getClampMin())
+    cfg.clampMin = cm.getValueAsDouble();
+
+  auto qType = cast<ShapedType>(op.getQ().getType());
+  cfg.elt = qType.getElementType();
+  if (cfg.elt.isBF16())
+    cfg.mmaType = NVVM::MMATypes::bf16;
+  else if (cfg.elt.isF16())
+    cfg.mmaType = NVVM::MMATypes::f16;
+  else
+    return op.emitOpError()
+           << "GPU kernels take bf16 or f16 inputs, got " << cfg.elt;
+  if (Value gv = op.getGate()) {
+    cfg.gateElt = cast<ShapedType>(gv.getType()).getElementType();
+    if (cfg.decay == DecayKind::Constant && !cfg.gateElt.isF32())
+      return op.emitOpError() << "a constant decay's gate must be f32 on GPU";
+  }
+  cfg.dk = qType.getShape().back();
+  cfg.dv = cast<ShapedType>(op.getV().getType()).getShape().back();
+  cfg.chunk = chunkSize;
+  cfg.warps = warps;
+  cfg.blockV = std::min<int64_t>(blockV, cfg.dv);
+  if (cfg.warps <= 0 || cfg.warps > 16)
+    return op.emitOpError() << "warps must be in [1, 16], got " << warps;
+  if (cfg.dk % 16 || cfg.dk > 256)
+    return op.emitOpError() << "key dim " << cfg.dk
+                            << " must be a multiple of 16 and at most 256";
+  if (cfg.chunk <= 0 || cfg.chunk % (16 * cfg.warps) || cfg.chunk > 256)
+    return op.emitOpError() << "chunk-size " << cfg.chunk
+                            << " must be a multiple of 16 * warps ("
+                            << 16 * cfg.warps << ") and at most 256";
+  if (cfg.blockV <= 0 || cfg.blockV % (8 * cfg.warps) || cfg.dv % cfg.blockV)
+    return op.emitOpError()
+           << "block-v " << cfg.blockV << " must be a multiple of 8 * warps ("
+           << 8 * cfg.warps << ") and divide the value dim " << cfg.dv;
+  int64_t bytes = gpuSharedBytes(cfg.dk, cfg.chunk, cfg.blockV,
+                                 cfg.elt.getIntOrFloatBitWidth() / 8);
+  if (bytes > limit)
+    return op.emitOpError()
+           << "needs " << bytes << " bytes of shared memory (chunk-size "
+           << cfg.chunk << ", key dim " << cfg.dk << ", block-v " << cfg.blockV
+           << "), over the " << limit << " bytes " << chip
+           << " allows per block; lower chunk-size or block-v";
+  return success();
+}
+
+LogicalResult LinAttnToGPUPass::rewrite(AttentionOp op) {
+  GpuConfig cfg;
+  if (failed(configure(op, cfg)))
+    return failure();
+  auto func = op->getParentOfType<func::FuncOp>();
+  if (!func)
+    return op.emitOpError() << "must be inside a func.func";
+  MLIRContext *ctx = op.getContext();
+  Location loc = op.getLoc();
+  std::string target =
+      "#nvvm.target<chip = \"" + chip + "\", features = \"+ptx80\", O = 3>";
+  Attribute targetAttr = parseAttribute(target, ctx);
+  OpBuilder b(func);
+  auto gpuModule = gpu::GPUModuleOp::create(b, loc, func.getSymName(),
+                                            b.getArrayAttr({targetAttr}));
+  b.setInsertionPointToStart(gpuModule.getBody());
+
+  auto tensor = [&](Type t) {
+    return MemRefType::get({ShapedType::kDynamic}, t);
+  };
+  Type gateElt = cfg.gateElt ? cfg.gateElt : b.getF32Type();
+  SmallVector<Type> argTypes = {tensor(cfg.elt),        tensor(cfg.elt),
+                                tensor(cfg.elt),        tensor(gateElt),
+                                tensor(b.getF32Type()), tensor(cfg.elt),
+                                tensor(b.getF32Type()), tensor(b.getI64Type())};
+  argTypes.append(8, b.getI64Type());
+  auto kernel = gpu::GPUFuncOp::create(b, loc, "linattn_fwd",
+                                       b.getFunctionType(argTypes, {}));
+  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  kernel.setKnownBlockSizeAttr(
+      b.getDenseI32ArrayAttr({static_cast<int32_t>(cfg.threads()), 1, 1}));
+
+  KernelEmitter emitter(b, loc, cfg);
+  emitter.emit(kernel);
+  func.erase();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Extern dynamic shared memory
+//===----------------------------------------------------------------------===//
+
+struct LinAttnExternDynamicSharedPass
+    : public mlir::linattn::impl::LinAttnExternDynamicSharedBase<
+          LinAttnExternDynamicSharedPass> {
+  void runOnOperation() override {
+    getOperation()->walk([](LLVM::GlobalOp global) {
+      if (global.getSymName().starts_with("__dynamic_shmem__"))
+        global.setLinkage(LLVM::Linkage::External);
+    });
+  }
+};
+
+} // namespace
