@@ -100,71 +100,70 @@ struct DriverApi {
   CUresult (*cuGetErrorString)(CUresult, const char **) = nullptr;
 };
 
-/// Loads the driver once per process; later calls return the same result.
+/// Loads the driver; a success is kept for the process, a failure is retried
+/// on the next call (so LINATTN_LIBCUDA may change in between, e.g. in
+/// tests).
 const DriverApi *loadDriver(std::string &error) {
-  static std::once_flag once;
+  static std::mutex mutex;
   static DriverApi api;
-  static std::string loadError;
-  std::call_once(once, [] {
-    const char *env = std::getenv("LINATTN_LIBCUDA");
-    std::string name = env && *env ? env : "libcuda.so.1";
-    void *h = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-      const char *e = dlerror();
-      loadError = "CUDA driver not found: dlopen(" + name +
-                  "): " + (e ? e : "unknown error");
-      return;
-    }
-    bool ok = true;
-    auto sym = [&](auto &fn, const char *symbol) {
-      void *p = dlsym(h, symbol);
-      if (!p && ok) {
-        loadError = "CUDA driver " + name + " lacks the symbol " + symbol +
-                    " (driver too old?)";
-        ok = false;
-      }
-      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(p);
-    };
-#define LINATTN_SYM(n) sym(api.n, #n)
-    LINATTN_SYM(cuInit);
-    LINATTN_SYM(cuDriverGetVersion);
-    LINATTN_SYM(cuDeviceGetCount);
-    LINATTN_SYM(cuDeviceGet);
-    LINATTN_SYM(cuDeviceGetAttribute);
-    LINATTN_SYM(cuDeviceGetName);
-    LINATTN_SYM(cuDeviceTotalMem_v2);
-    LINATTN_SYM(cuDevicePrimaryCtxRetain);
-    LINATTN_SYM(cuDevicePrimaryCtxRelease_v2);
-    LINATTN_SYM(cuCtxSetCurrent);
-    LINATTN_SYM(cuCtxSynchronize);
-    LINATTN_SYM(cuModuleLoadDataEx);
-    LINATTN_SYM(cuModuleUnload);
-    LINATTN_SYM(cuModuleGetFunction);
-    LINATTN_SYM(cuFuncSetAttribute);
-    LINATTN_SYM(cuLaunchKernel);
-    LINATTN_SYM(cuMemAlloc_v2);
-    LINATTN_SYM(cuMemFree_v2);
-    LINATTN_SYM(cuMemcpyHtoD_v2);
-    LINATTN_SYM(cuMemcpyDtoH_v2);
-    LINATTN_SYM(cuMemsetD8_v2);
-    LINATTN_SYM(cuEventCreate);
-    LINATTN_SYM(cuEventRecord);
-    LINATTN_SYM(cuEventSynchronize);
-    LINATTN_SYM(cuEventElapsedTime);
-    LINATTN_SYM(cuEventDestroy_v2);
-    LINATTN_SYM(cuGetErrorName);
-    LINATTN_SYM(cuGetErrorString);
-#undef LINATTN_SYM
-    if (!ok) {
-      dlclose(h);
-      return;
-    }
-    api.handle = h;
-  });
-  if (!api.handle) {
-    error = loadError;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (api.handle)
+    return &api;
+  const char *env = std::getenv("LINATTN_LIBCUDA");
+  std::string name = env && *env ? env : "libcuda.so.1";
+  void *h = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    const char *e = dlerror();
+    error = "CUDA driver not found: dlopen(" + name +
+            "): " + (e ? e : "unknown error");
     return nullptr;
   }
+  DriverApi loaded;
+  std::string missing;
+  auto sym = [&](auto &fn, const char *symbol) {
+    void *p = dlsym(h, symbol);
+    if (!p && missing.empty())
+      missing = symbol;
+    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(p);
+  };
+#define LINATTN_SYM(n) sym(loaded.n, #n)
+  LINATTN_SYM(cuInit);
+  LINATTN_SYM(cuDriverGetVersion);
+  LINATTN_SYM(cuDeviceGetCount);
+  LINATTN_SYM(cuDeviceGet);
+  LINATTN_SYM(cuDeviceGetAttribute);
+  LINATTN_SYM(cuDeviceGetName);
+  LINATTN_SYM(cuDeviceTotalMem_v2);
+  LINATTN_SYM(cuDevicePrimaryCtxRetain);
+  LINATTN_SYM(cuDevicePrimaryCtxRelease_v2);
+  LINATTN_SYM(cuCtxSetCurrent);
+  LINATTN_SYM(cuCtxSynchronize);
+  LINATTN_SYM(cuModuleLoadDataEx);
+  LINATTN_SYM(cuModuleUnload);
+  LINATTN_SYM(cuModuleGetFunction);
+  LINATTN_SYM(cuFuncSetAttribute);
+  LINATTN_SYM(cuLaunchKernel);
+  LINATTN_SYM(cuMemAlloc_v2);
+  LINATTN_SYM(cuMemFree_v2);
+  LINATTN_SYM(cuMemcpyHtoD_v2);
+  LINATTN_SYM(cuMemcpyDtoH_v2);
+  LINATTN_SYM(cuMemsetD8_v2);
+  LINATTN_SYM(cuEventCreate);
+  LINATTN_SYM(cuEventRecord);
+  LINATTN_SYM(cuEventSynchronize);
+  LINATTN_SYM(cuEventElapsedTime);
+  LINATTN_SYM(cuEventDestroy_v2);
+  LINATTN_SYM(cuGetErrorName);
+  LINATTN_SYM(cuGetErrorString);
+#undef LINATTN_SYM
+  if (!missing.empty()) {
+    dlclose(h);
+    error = "CUDA driver " + name + " lacks the symbol " + missing +
+            " (driver too old?)";
+    return nullptr;
+  }
+  loaded.handle = h;
+  api = loaded;
   return &api;
 }
 

@@ -268,11 +268,11 @@ private:
         out += '\t';
         break;
       case 'u': {
-        uint32_t cp;
+        uint32_t cp = 0;
         if (!hex4(cp))
           return false;
         if (cp >= 0xD800 && cp < 0xDC00) {
-          uint32_t lo;
+          uint32_t lo = 0;
           if (s.compare(pos, 2, "\\u") != 0)
             return fail("unpaired surrogate in \\u escape");
           pos += 2;

@@ -9,7 +9,7 @@
 // g++ command on GPU machines (scripts/build-launch.sh).
 //
 //   linattn-launch gla.json --random=2,4,1000 --check --bench --reps 50
-//   linattn-launch gla.json --in q=q.npy --in k=k.npy --in v=v.npy \
+//   linattn-launch gla.json --in q=q.npy --in k=k.npy --in v=v.npy
 //       --in gate=g.npy --out results/
 //
 // Inputs (.npy) of any float dtype are converted to the dtype the manifest
