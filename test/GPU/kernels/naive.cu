@@ -47,7 +47,7 @@ __device__ void naive(const T *q, const T *k, const T *v, const float *gate,
   for (long long t = t0; t < t1; ++t) {
     float decay = 1.f;
     if (Decay == 1)
-      decay = __expf(gate[BTHD ? (b * Ttot + t) * H + h
+      decay = expf(gate[BTHD ? (b * Ttot + t) * H + h
                                : (b * H + h) * Ttot + t]);
     float vj = toF(v[at(Hv, hv, t, Dv) + j]);
     const T *kt = k + at(Hk, hk, t, Dk), *qt = q + at(Hq, hq, t, Dk);
