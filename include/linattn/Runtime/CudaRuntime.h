@@ -1,0 +1,369 @@
+//===- CudaRuntime.h - Load and launch linattn AOT kernels on CUDA -*- C++ -*-//
+//
+// Part of the linattn project.
+//
+//===----------------------------------------------------------------------===//
+///
+/// \file
+/// The thin GPU runtime of linattn. It reads an AOT manifest (format
+/// `linattn-aot`, docs/gpu-kernel-abi.md), loads the PTX next to it through
+/// the CUDA driver API, checks tensor shapes against the manifest's spec,
+/// packs the kernel parameters (memref descriptors expanded to five PTX
+/// parameters each) and launches the kernel.
+///
+/// The library depends on the C++17 standard library, dlopen and the fp64
+/// reference's schedules only: no MLIR, LLVM or CUDA headers. libcuda is
+/// loaded at run time (`dlopen("libcuda.so.1")`, or the file named by the
+/// environment variable LINATTN_LIBCUDA), so programs linking it build and
+/// run on machines without a driver or GPU and get a clear error instead of
+/// a crash. Nothing throws; errors are non-empty strings naming what failed.
+///
+/// Two interfaces: the C++ one in namespace linattn::cuda, and a plain C API
+/// (`linattnRt…`, at the end of this file) for other languages.
+///
+//===----------------------------------------------------------------------===//
+
+#ifndef LINATTN_RUNTIME_CUDARUNTIME_H
+#define LINATTN_RUNTIME_CUDARUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// Version of the C API below; bumped on every incompatible change.
+#define LINATTN_RT_API_VERSION 1
+/// Newest manifest version (`"version"` of format `linattn-aot`) this
+/// runtime reads.
+#define LINATTN_RT_MANIFEST_VERSION 1
+
+#if defined(_WIN32)
+#define LINATTN_RT_EXPORT __declspec(dllexport)
+#else
+#define LINATTN_RT_EXPORT __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+
+#include "linattn/Reference/Reference.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace linattn::cuda {
+
+//===----------------------------------------------------------------------===//
+// Manifest
+//===----------------------------------------------------------------------===//
+
+/// Element types of tensors in the GPU ABI.
+enum class ElemType { F32, BF16, F16 };
+/// "f32", "bf16", "f16".
+const char *elemTypeName(ElemType t);
+/// Bytes per element.
+size_t elemTypeSize(ElemType t);
+
+/// The `spec` object of a manifest: the attention variant the kernel was
+/// generated for.
+struct KernelSpec {
+  reference::DecayKind decay = reference::DecayKind::None;
+  reference::FeatureMap featureMap = reference::FeatureMap::Identity;
+  /// true: q/k/v/o/gate are [B, T, H, D]; false: [B, H, T, D].
+  bool bthd = false;
+  ElemType dtype = ElemType::F32;
+  /// Dtype of a scalar/vector gate (f32 for constant decay).
+  ElemType gateDType = ElemType::F32;
+  int64_t keyDim = 0;
+  int64_t valueDim = 0;
+  double scale = 1.0;
+  bool causal = true;
+  bool exclusive = false;
+  bool normalized = false;
+  /// Optional key `eps` (the ABI's v1 example has none): the normalized
+  /// form's denominator epsilon, only used by reference checks.
+  double eps = 1e-6;
+  bool stateValueMajor = false;
+  std::optional<reference::Schedule> schedule;
+  int64_t layer = 0;
+  int64_t numLayers = 1;
+  std::vector<double> logDecay;
+  std::optional<double> clampMin;
+};
+
+/// The `launch` object of a manifest.
+struct LaunchConfig {
+  int64_t threads = 0;
+  int64_t blockV = 0;
+  int64_t chunkSize = 0;
+  int64_t sharedBytes = 0;
+};
+
+/// A parsed and checked manifest.
+struct Manifest {
+  int64_t version = 0;
+  std::string entry;
+  /// PTX file name, relative to the manifest's directory.
+  std::string ptx;
+  /// "sm_80", "sm_90", "sm_90a", ...
+  std::string chip;
+  std::string compiler;
+  KernelSpec spec;
+  LaunchConfig launch;
+};
+
+/// Parses manifest JSON text. Returns "" or an error starting with
+/// "manifest: " that names the bad field, e.g. "manifest: missing field
+/// 'launch.threads'" (`out` untouched on error). Unknown keys are ignored.
+std::string parseManifest(const std::string &json, Manifest &out);
+
+/// Reads and parses the manifest file at `path`; the error names the file.
+std::string loadManifest(const std::string &path, Manifest &out);
+
+/// Parses a chip name "sm_XY" / "sm_XYa" into the compute capability
+/// (major * 10 + minor) and whether it is architecture-specific ("a").
+bool parseChip(const std::string &chip, int &sm, bool &archSpecific);
+
+/// Returns "" if PTX for `chip` can run on a device of compute capability
+/// `deviceSm` (major * 10 + minor): PTX for sm_XY is JIT-compiled for any
+/// newer device, sm_XYa only runs on exactly XY.
+std::string checkChip(const std::string &chip, int deviceSm,
+                      const std::string &deviceName);
+
+//===----------------------------------------------------------------------===//
+// Arguments, validation and parameter packing (no driver needed)
+//===----------------------------------------------------------------------===//
+
+/// A contiguous row-major tensor in device memory; the element type is the
+/// one the ABI fixes for its position (see docs/gpu-kernel-abi.md).
+struct DeviceTensor {
+  uint64_t ptr = 0;
+  std::vector<int64_t> shape;
+  int64_t numel() const;
+};
+
+/// Tensors of one launch, shapes as in the manifest's layout.
+struct LaunchArgs {
+  DeviceTensor q, k, v;
+  /// Constant decay: [H] f32 ln(lambda); when absent the runtime uploads
+  /// the manifest's `log_decay` or `schedule`. Scalar [B, T, H] (bthd) /
+  /// [B, H, T]; vector with a trailing Dk.
+  std::optional<DeviceTensor> gate;
+  std::optional<DeviceTensor> initialState;
+  DeviceTensor o;
+  std::optional<DeviceTensor> finalState;
+  /// [N + 1] i64 cu_seqlens in device memory (B must be 1). The values are
+  /// not read back; check them on the host with validateOffsets().
+  std::optional<DeviceTensor> offsets;
+};
+
+/// Problem sizes derived from the arguments.
+struct Problem {
+  int64_t batch = 0, seqLen = 0;
+  int64_t hq = 0, hk = 0, hv = 0, heads = 0;
+  /// Sequences: batch, or offsets.size() - 1.
+  int64_t numSeqs = 0;
+};
+
+/// Checks every shape against the manifest and fills `out`. Returns "" or an
+/// error naming the tensor, e.g. "v: expected value dim 64 (manifest), got
+/// shape [2, 17, 4, 32]". A constant gate may be absent (see LaunchArgs).
+std::string validateArgs(const Manifest &m, const LaunchArgs &args,
+                         Problem &out);
+
+/// Checks host cu_seqlens for `seqLen` total tokens.
+std::string validateOffsets(const std::vector<int64_t> &offsets,
+                            int64_t seqLen);
+
+/// Launch geometry of the ABI.
+struct Geometry {
+  unsigned grid[3] = {0, 0, 0};
+  unsigned block[3] = {0, 0, 0};
+  unsigned sharedBytes = 0;
+};
+
+/// grid (ceil(Dv / block_v), H, N), block (threads, 1, 1), dynamic shared
+/// memory shared_bytes. Returns "" or an error if a dimension exceeds the
+/// CUDA limits (grid y/z 65535).
+std::string computeGeometry(const Manifest &m, const Problem &p, Geometry &out);
+
+/// The kernel parameter buffer: every PTX parameter of the ABI is 8 bytes
+/// (u64 pointer or i64), so `slots` holds them in order (8 tensors x 5,
+/// then 8 scalars) and `params[i]` points at `slots[i]` (cuLaunchKernel's
+/// kernelParams).
+struct PackedParams {
+  static constexpr int NumTensors = 8;
+  static constexpr int NumScalars = 8;
+  static constexpr int NumSlots = NumTensors * 5 + NumScalars;
+  uint64_t slots[NumSlots] = {};
+  void *params[NumSlots] = {};
+
+  PackedParams();
+  PackedParams(const PackedParams &other);
+  PackedParams &operator=(const PackedParams &other);
+};
+
+/// Packs validated arguments (see validateArgs) into `out`. `gate` replaces
+/// args.gate when set (the runtime's uploaded constant log-decays).
+void packParams(const LaunchArgs &args, const Problem &p, PackedParams &out,
+                const DeviceTensor *gate = nullptr);
+
+//===----------------------------------------------------------------------===//
+// Device and module (need the driver)
+//===----------------------------------------------------------------------===//
+
+/// What the driver says about a device (a fingerprint for caches and
+/// benchmark reports).
+struct DeviceInfo {
+  int ordinal = 0;
+  std::string name;
+  /// Compute capability major * 10 + minor (90 for H100).
+  int sm = 0;
+  /// cuDriverGetVersion, e.g. 12080 for CUDA 12.8.
+  int driverVersion = 0;
+  int multiprocessors = 0;
+  /// CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN in bytes.
+  int sharedPerBlockOptin = 0;
+  size_t totalMemory = 0;
+  /// "sm_90".
+  std::string chip() const;
+};
+
+/// Why Device::open failed.
+enum class OpenError {
+  None,
+  /// No driver library, a stub library, or no device: callers that only
+  /// want to test something may report "skipped".
+  Unavailable,
+  /// Anything else (a driver call failed on a present device).
+  Failed
+};
+
+class Module;
+struct DeviceImpl;
+
+/// One GPU with its primary context, made current on the calling thread by
+/// every method.
+class Device {
+public:
+  ~Device();
+  Device(const Device &) = delete;
+  Device &operator=(const Device &) = delete;
+
+  /// Loads the driver and opens device `ordinal`. On failure returns nullptr,
+  /// sets `*error` (e.g. "CUDA driver not found: dlopen(libcuda.so.1): ...",
+  /// "no CUDA device") and `*kind`.
+  static std::unique_ptr<Device> open(int ordinal, std::string *error,
+                                      OpenError *kind = nullptr);
+
+  const DeviceInfo &info() const;
+
+  /// Device memory; every call returns "" or an error naming the call.
+  std::string alloc(size_t bytes, uint64_t &ptr);
+  std::string free(uint64_t ptr);
+  std::string upload(uint64_t dst, const void *src, size_t bytes);
+  std::string download(void *dst, uint64_t src, size_t bytes);
+  std::string memset(uint64_t dst, unsigned char value, size_t bytes);
+  std::string synchronize();
+
+  /// Loads PTX text for manifest `m`: checks the chip against the device,
+  /// JIT-loads the module, finds the entry and raises the dynamic shared
+  /// memory limit when shared_bytes > 48 KiB.
+  std::unique_ptr<Module> loadModule(const std::string &ptx, const Manifest &m,
+                                     std::string *error);
+
+private:
+  Device();
+  std::unique_ptr<DeviceImpl> impl;
+  friend class Module;
+};
+
+struct ModuleImpl;
+
+/// A loaded kernel. Must not outlive its Device.
+class Module {
+public:
+  ~Module();
+  Module(const Module &) = delete;
+  Module &operator=(const Module &) = delete;
+
+  const Manifest &manifest() const;
+
+  /// Validates, packs and launches on the default stream (asynchronous; call
+  /// Device::synchronize or timeLaunches). Returns "" or an error.
+  std::string launch(const LaunchArgs &args);
+
+  /// Runs `warmup` untimed and `reps` timed launches, each timed with CUDA
+  /// events; `ms` receives the per-launch times in milliseconds.
+  std::string timeLaunches(const LaunchArgs &args, int warmup, int reps,
+                           std::vector<double> &ms);
+
+private:
+  Module();
+  std::unique_ptr<ModuleImpl> impl;
+  friend class Device;
+};
+
+} // namespace linattn::cuda
+
+extern "C" {
+#endif // __cplusplus
+
+//===----------------------------------------------------------------------===//
+// C API
+//===----------------------------------------------------------------------===//
+//
+// Every function returning int returns 0 on success, 1 on an error and 77
+// when no driver or GPU is present; on failure it writes a NUL-terminated
+// message into `err` (at most `errSize` bytes) when `err` is not NULL.
+
+typedef struct LinattnRtDevice LinattnRtDevice;
+typedef struct LinattnRtModule LinattnRtModule;
+
+/// A device tensor: pointer, rank (0 = absent) and extents.
+typedef struct LinattnRtTensor {
+  uint64_t ptr;
+  int32_t rank;
+  int64_t shape[4];
+} LinattnRtTensor;
+
+/// Tensors of one launch (see linattn::cuda::LaunchArgs); absent optional
+/// tensors have rank 0.
+typedef struct LinattnRtArgs {
+  LinattnRtTensor q, k, v, gate, initialState, o, finalState, offsets;
+} LinattnRtArgs;
+
+/// LINATTN_RT_API_VERSION of the library (compare with the header's).
+LINATTN_RT_EXPORT int linattnRtApiVersion(void);
+LINATTN_RT_EXPORT int linattnRtDeviceOpen(int ordinal, LinattnRtDevice **out,
+                                          char *err, size_t errSize);
+LINATTN_RT_EXPORT void linattnRtDeviceClose(LinattnRtDevice *device);
+/// Writes the device name and compute capability (major * 10 + minor).
+LINATTN_RT_EXPORT int linattnRtDeviceInfo(LinattnRtDevice *device, char *name,
+                                          size_t nameSize, int *sm,
+                                          int *driverVersion);
+LINATTN_RT_EXPORT int linattnRtMalloc(LinattnRtDevice *device, size_t bytes,
+                                      uint64_t *ptr, char *err, size_t errSize);
+LINATTN_RT_EXPORT int linattnRtFree(LinattnRtDevice *device, uint64_t ptr);
+LINATTN_RT_EXPORT int linattnRtMemcpyHtoD(LinattnRtDevice *device, uint64_t dst,
+                                          const void *src, size_t bytes,
+                                          char *err, size_t errSize);
+LINATTN_RT_EXPORT int linattnRtMemcpyDtoH(LinattnRtDevice *device, void *dst,
+                                          uint64_t src, size_t bytes, char *err,
+                                          size_t errSize);
+/// Loads a module from PTX text and manifest JSON text (both in memory).
+LINATTN_RT_EXPORT int linattnRtModuleLoad(LinattnRtDevice *device,
+                                          const char *ptx,
+                                          const char *manifestJson,
+                                          LinattnRtModule **out, char *err,
+                                          size_t errSize);
+LINATTN_RT_EXPORT void linattnRtModuleUnload(LinattnRtModule *module);
+/// Validates, launches and synchronizes.
+LINATTN_RT_EXPORT int linattnRtLaunch(LinattnRtModule *module,
+                                      const LinattnRtArgs *args, char *err,
+                                      size_t errSize);
+
+#ifdef __cplusplus
+} // extern "C"
+#endif
+
+#endif // LINATTN_RUNTIME_CUDARUNTIME_H

@@ -1,0 +1,446 @@
+//===- CudaRuntimeTest.cpp - Tests of the CUDA AOT runtime ------*- C++ -*-===//
+//
+// Part of the linattn project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Everything here runs without a GPU: manifest parsing, shape validation,
+// launch geometry, parameter packing, and the "no driver" path of
+// Device::open. Execution on a GPU is covered by test/GPU/run-gpu-tests.sh.
+//
+//===----------------------------------------------------------------------===//
+
+#include "linattn/Runtime/CudaRuntime.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+using namespace linattn::cuda;
+using linattn::reference::DecayKind;
+
+namespace {
+
+/// The example manifest of docs/gpu-kernel-abi.md.
+const char *goodManifest = R"json({
+  "format": "linattn-aot",
+  "version": 1,
+  "entry": "linattn_fwd",
+  "ptx": "gla_bf16.ptx",
+  "chip": "sm_90",
+  "compiler": "linattn 0.1 (LLVM 22.1.8)",
+  "spec": {
+    "decay": "scalar",
+    "feature_map": "identity",
+    "layout": "bthd",
+    "dtype": "bf16",
+    "gate_dtype": "f32",
+    "key_dim": 128,
+    "value_dim": 128,
+    "scale": 0.08838834764831845,
+    "causal": true,
+    "exclusive": false,
+    "normalized": false,
+    "state_value_major": false,
+    "schedule": null,
+    "layer": 0,
+    "num_layers": 1,
+    "log_decay": [],
+    "clamp_min": null
+  },
+  "launch": {
+    "threads": 128,
+    "block_v": 64,
+    "chunk_size": 64,
+    "shared_bytes": 57344
+  }
+})json";
+
+/// goodManifest with the first occurrence of `from` replaced by `to`.
+std::string edited(const std::string &from, const std::string &to) {
+  std::string s = goodManifest;
+  size_t at = s.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos)
+    s.replace(at, from.size(), to);
+  return s;
+}
+
+Manifest parsed(const std::string &json) {
+  Manifest m;
+  std::string e = parseManifest(json, m);
+  EXPECT_EQ(e, "");
+  return m;
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Manifest
+//===----------------------------------------------------------------------===//
+
+TEST(CudaManifest, ParsesTheAbiExample) {
+  Manifest m = parsed(goodManifest);
+  EXPECT_EQ(m.version, 1);
+  EXPECT_EQ(m.entry, "linattn_fwd");
+  EXPECT_EQ(m.ptx, "gla_bf16.ptx");
+  EXPECT_EQ(m.chip, "sm_90");
+  EXPECT_EQ(m.compiler, "linattn 0.1 (LLVM 22.1.8)");
+  EXPECT_EQ(m.spec.decay, DecayKind::Scalar);
+  EXPECT_TRUE(m.spec.bthd);
+  EXPECT_EQ(m.spec.dtype, ElemType::BF16);
+  EXPECT_EQ(m.spec.gateDType, ElemType::F32);
+  EXPECT_EQ(m.spec.keyDim, 128);
+  EXPECT_EQ(m.spec.valueDim, 128);
+  EXPECT_DOUBLE_EQ(m.spec.scale, 0.08838834764831845);
+  EXPECT_FALSE(m.spec.schedule.has_value());
+  EXPECT_FALSE(m.spec.clampMin.has_value());
+  EXPECT_EQ(m.launch.threads, 128);
+  EXPECT_EQ(m.launch.blockV, 64);
+  EXPECT_EQ(m.launch.chunkSize, 64);
+  EXPECT_EQ(m.launch.sharedBytes, 57344);
+}
+
+// Readers must ignore keys they do not know (forward compatibility).
+TEST(CudaManifest, IgnoresUnknownKeys) {
+  Manifest m = parsed(edited("\"entry\"",
+                             "\"future\": {\"x\": [1, 2.5e3, \"\\u00e9\"]}, "
+                             "\"entry\""));
+  EXPECT_EQ(m.entry, "linattn_fwd");
+}
+
+TEST(CudaManifest, ReadsNullableFields) {
+  Manifest m = parsed(edited("\"schedule\": null", "\"schedule\": \"retnet\""));
+  ASSERT_TRUE(m.spec.schedule.has_value());
+  EXPECT_EQ(*m.spec.schedule, linattn::reference::Schedule::RetNet);
+  Manifest c = parsed(edited("\"clamp_min\": null", "\"clamp_min\": -5"));
+  ASSERT_TRUE(c.spec.clampMin.has_value());
+  EXPECT_EQ(*c.spec.clampMin, -5.0);
+  Manifest l =
+      parsed(edited("\"log_decay\": []", "\"log_decay\": [-0.1, -0.25]"));
+  EXPECT_EQ(l.spec.logDecay, (std::vector<double>{-0.1, -0.25}));
+}
+
+struct BadManifest {
+  const char *name;
+  std::string json;
+  const char *error;
+};
+
+// Each malformed manifest gets an error naming the field and the problem.
+TEST(CudaManifest, RejectsMalformedManifests) {
+  std::vector<BadManifest> cases = {
+      {"truncated", std::string(goodManifest).substr(0, 40),
+       "manifest: invalid JSON: line 3, column 12: expected ':' after key "
+       "'version'"},
+      {"unterminated string", std::string(goodManifest).substr(0, 36),
+       "manifest: invalid JSON: line 3, column 8: unterminated string"},
+      {"trailing comma", edited("\"clamp_min\": null", "\"clamp_min\": null,"),
+       "manifest: invalid JSON: line 26, column 3: expected a string key"},
+      {"duplicate key",
+       edited("\"version\": 1", "\"version\": 1, \"version\": 1"),
+       "duplicate key 'version'"},
+      {"not an object", "[1, 2]",
+       "manifest: the top level must be an object, got array"},
+      {"unknown format", edited("linattn-aot", "onnx"),
+       "manifest: unknown format 'onnx' (expected 'linattn-aot')"},
+      {"newer version", edited("\"version\": 1", "\"version\": 2"),
+       "manifest: version 2 is newer than this runtime reads (1)"},
+      {"missing entry", edited("\"entry\": \"linattn_fwd\",", ""),
+       "manifest: missing field 'entry'"},
+      {"missing nested", edited("\"threads\": 128,", ""),
+       "manifest: missing field 'launch.threads'"},
+      {"missing spec", edited("\"spec\"", "\"spec_\""),
+       "manifest: missing field 'spec'"},
+      {"string for integer", edited("\"key_dim\": 128", "\"key_dim\": \"128\""),
+       "manifest: field 'spec.key_dim' must be an integer, got string"},
+      {"fraction for integer", edited("\"block_v\": 64", "\"block_v\": 64.5"),
+       "manifest: field 'launch.block_v' must be an integer, got 64.5"},
+      {"out of range", edited("\"threads\": 128", "\"threads\": 2048"),
+       "manifest: field 'launch.threads' is 2048, expected 1 to 1024"},
+      {"boolean type", edited("\"causal\": true", "\"causal\": 1"),
+       "manifest: field 'spec.causal' must be a boolean, got number"},
+      {"unknown decay", edited("\"scalar\"", "\"delta\""),
+       "manifest: field 'spec.decay' is 'delta', expected one of none, "
+       "constant, scalar, vector"},
+      {"unknown dtype", edited("\"bf16\"", "\"f64\""),
+       "manifest: field 'spec.dtype' is 'f64', expected one of bf16, f16, "
+       "f32"},
+      {"bad chip", edited("\"sm_90\"", "\"gfx90a\""),
+       "manifest: field 'chip' is 'gfx90a', expected sm_XY or sm_XYa"},
+      {"positive log decay",
+       edited("\"log_decay\": []", "\"log_decay\": [-0.5, 0.1]"),
+       "manifest: field 'spec.log_decay[1]' is 0.1; log-decays must be <= 0"},
+      {"gate dtype",
+       edited("\"gate_dtype\": \"f32\"", "\"gate_dtype\": \"f16\""),
+       "manifest: spec.gate_dtype 'f16' must be f32 or the dtype 'bf16'"},
+      {"layer", edited("\"layer\": 0", "\"layer\": 1"),
+       "manifest: spec.layer 1 is outside [0, num_layers = 1)"},
+  };
+  for (const BadManifest &c : cases) {
+    Manifest m;
+    m.entry = "untouched";
+    std::string e = parseManifest(c.json, m);
+    EXPECT_NE(e.find(c.error), std::string::npos)
+        << c.name << ": got '" << e << "'";
+    EXPECT_EQ(m.entry, "untouched") << c.name;
+  }
+}
+
+TEST(CudaManifest, LoadNamesTheFile) {
+  Manifest m;
+  EXPECT_EQ(loadManifest("/nonexistent/k.json", m),
+            "cannot read manifest '/nonexistent/k.json'");
+  std::string path = ::testing::TempDir() + "cuda_manifest_test.json";
+  std::ofstream(path) << edited("\"version\": 1", "\"version\": 7");
+  EXPECT_EQ(loadManifest(path, m),
+            path + ": manifest: version 7 is newer than this runtime reads "
+                   "(1); rebuild linattn-launch");
+}
+
+TEST(CudaManifest, Chips) {
+  int sm = 0;
+  bool a = false;
+  EXPECT_TRUE(parseChip("sm_90a", sm, a));
+  EXPECT_EQ(sm, 90);
+  EXPECT_TRUE(a);
+  EXPECT_TRUE(parseChip("sm_100", sm, a));
+  EXPECT_EQ(sm, 100);
+  EXPECT_FALSE(a);
+  for (const char *bad : {"sm_9", "sm_", "sm90", "sm_90b", "compute_90", ""})
+    EXPECT_FALSE(parseChip(bad, sm, a)) << bad;
+  // PTX for an older chip is JIT-compiled for newer ones ...
+  EXPECT_EQ(checkChip("sm_80", 90, "H100"), "");
+  EXPECT_EQ(checkChip("sm_90", 90, "H100"), "");
+  EXPECT_EQ(checkChip("sm_90a", 90, "H100"), "");
+  // ... but not the reverse, and "a" code runs on exactly one chip.
+  EXPECT_EQ(checkChip("sm_90", 80, "A100"),
+            "kernel compiled for sm_90 (manifest chip) cannot run on the "
+            "older device A100 (sm_80)");
+  EXPECT_NE(checkChip("sm_90a", 100, "B200")
+                .find("only run on sm_90, device is B200 (sm_100)"),
+            std::string::npos);
+}
+
+//===----------------------------------------------------------------------===//
+// Validation, geometry, packing
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// Arguments for the example manifest (bthd, Dk = Dv = 128): B = 2, T = 100,
+/// Hq = 4, Hk = Hv = 2 (GQA), scalar gate [B, T, H].
+LaunchArgs sampleArgs() {
+  LaunchArgs a;
+  a.q = {0x1000, {2, 100, 4, 128}};
+  a.k = {0x2000, {2, 100, 2, 128}};
+  a.v = {0x3000, {2, 100, 2, 128}};
+  a.gate = DeviceTensor{0x4000, {2, 100, 4}};
+  a.o = {0x6000, {2, 100, 4, 128}};
+  a.finalState = DeviceTensor{0x7000, {2, 4, 128, 128}};
+  return a;
+}
+
+std::string validate(const LaunchArgs &a, const Manifest &m) {
+  Problem p;
+  return validateArgs(m, a, p);
+}
+
+} // namespace
+
+TEST(CudaLaunch, ValidatesShapes) {
+  Manifest m = parsed(goodManifest);
+  Problem p;
+  ASSERT_EQ(validateArgs(m, sampleArgs(), p), "");
+  EXPECT_EQ(p.batch, 2);
+  EXPECT_EQ(p.seqLen, 100);
+  EXPECT_EQ(p.hq, 4);
+  EXPECT_EQ(p.hk, 2);
+  EXPECT_EQ(p.heads, 4);
+  EXPECT_EQ(p.numSeqs, 2);
+
+  LaunchArgs a = sampleArgs();
+  a.v.shape = {2, 100, 2, 64};
+  EXPECT_EQ(validate(a, m), "v: expected value dim 128 (manifest), got shape "
+                            "[2, 100, 2, 64]");
+  a = sampleArgs();
+  a.k.shape = {2, 100, 3, 128};
+  EXPECT_EQ(validate(a, m), "heads: q, k, v have 4, 3, 2 heads; each must "
+                            "divide the largest (GQA/GVA)");
+  a = sampleArgs();
+  a.k.shape = {2, 99, 2, 128};
+  EXPECT_EQ(validate(a, m), "k: length 99 does not match q's length 100");
+  a = sampleArgs();
+  a.q.shape = {2, 100, 128};
+  EXPECT_EQ(validate(a, m), "q: expected rank 4, got shape [2, 100, 128]");
+  a = sampleArgs();
+  a.gate->shape = {2, 4, 100};
+  EXPECT_EQ(validate(a, m), "gate: expected shape [2, 100, 4] (bthd layout), "
+                            "got [2, 4, 100]");
+  a = sampleArgs();
+  a.gate.reset();
+  EXPECT_EQ(validate(a, m), "gate: the 'scalar' decay needs a gate");
+  a = sampleArgs();
+  a.o.shape = {2, 100, 2, 128};
+  EXPECT_EQ(validate(a, m), "o: expected shape [2, 100, 4, 128] (bthd layout, "
+                            "H = max(Hq, Hk, Hv), Dv), got [2, 100, 2, 128]");
+  a = sampleArgs();
+  a.initialState = DeviceTensor{0x5000, {2, 4, 128, 64}};
+  EXPECT_EQ(validate(a, m), "initial_state: expected shape [2, 4, 128, 128] "
+                            "([N, H, Dk, Dv] f32), got [2, 4, 128, 64]");
+  a = sampleArgs();
+  a.q.ptr = 0;
+  EXPECT_EQ(validate(a, m), "q: null device pointer");
+  a = sampleArgs();
+  a.offsets = DeviceTensor{0x8000, {3}};
+  EXPECT_EQ(validate(a, m), "offsets: packed sequences need batch 1, got 2");
+}
+
+TEST(CudaLaunch, ValidatesOffsetsAndGates) {
+  Manifest m = parsed(goodManifest);
+  LaunchArgs a = sampleArgs();
+  for (DeviceTensor *t : {&a.q, &a.k, &a.v, &a.o})
+    t->shape[0] = 1;
+  a.gate->shape = {1, 100, 4};
+  a.offsets = DeviceTensor{0x8000, {4}};
+  a.finalState->shape = {3, 4, 128, 128};
+  Problem p;
+  ASSERT_EQ(validateArgs(m, a, p), "");
+  EXPECT_EQ(p.numSeqs, 3);
+
+  EXPECT_EQ(validateOffsets({0, 10, 10, 100}, 100), "");
+  EXPECT_EQ(validateOffsets({0, 10, 5, 100}, 100),
+            "offsets: entry 2 (5) is smaller than entry 1 (10)");
+  EXPECT_EQ(validateOffsets({1, 100}, 100),
+            "offsets: entry 0 must be 0, got 1");
+  EXPECT_EQ(validateOffsets({0, 90}, 100),
+            "offsets: the last entry must be the total length T = 100, got 90");
+  EXPECT_EQ(validateOffsets({0}, 0),
+            "offsets: need at least 2 entries (N + 1), got 1");
+
+  // Decay none takes no gate; constant decay needs a source of ln(lambda).
+  Manifest none = parsed(edited("\"scalar\"", "\"none\""));
+  EXPECT_EQ(validate(sampleArgs(), none), "gate: decay 'none' takes no gate");
+  Manifest constant = parsed(edited("\"scalar\"", "\"constant\""));
+  LaunchArgs c = sampleArgs();
+  c.gate.reset();
+  EXPECT_EQ(validate(c, constant),
+            "gate: constant decay without a schedule or log_decay in the "
+            "manifest needs a [H] gate tensor of ln(lambda)");
+  c.gate = DeviceTensor{0x4000, {4}};
+  EXPECT_EQ(validate(c, constant), "");
+  Manifest listed = parsed(edited("\"scalar\"", "\"constant\""));
+  listed.spec.logDecay = {-0.1, -0.2};
+  c.gate.reset();
+  EXPECT_EQ(validate(c, listed),
+            "gate: the manifest's log_decay has 2 entries for 4 heads");
+}
+
+TEST(CudaLaunch, Geometry) {
+  Manifest m = parsed(goodManifest);
+  Problem p;
+  ASSERT_EQ(validateArgs(m, sampleArgs(), p), "");
+  Geometry g;
+  ASSERT_EQ(computeGeometry(m, p, g), "");
+  EXPECT_EQ(g.grid[0], 2u); // ceil(128 / 64)
+  EXPECT_EQ(g.grid[1], 4u); // H
+  EXPECT_EQ(g.grid[2], 2u); // N
+  EXPECT_EQ(g.block[0], 128u);
+  EXPECT_EQ(g.block[1], 1u);
+  EXPECT_EQ(g.block[2], 1u);
+  EXPECT_EQ(g.sharedBytes, 57344u);
+  m.spec.valueDim = 100;
+  m.launch.blockV = 32;
+  ASSERT_EQ(computeGeometry(m, p, g), "");
+  EXPECT_EQ(g.grid[0], 4u); // ceil(100 / 32)
+  p.numSeqs = 70000;
+  EXPECT_EQ(computeGeometry(m, p, g),
+            "grid: 70000 sequences exceed the grid z limit 65535");
+}
+
+TEST(CudaLaunch, PacksParameters) {
+  Manifest m = parsed(goodManifest);
+  LaunchArgs a = sampleArgs();
+  a.initialState = DeviceTensor{0x5000, {2, 4, 128, 128}};
+  Problem p;
+  ASSERT_EQ(validateArgs(m, a, p), "");
+  PackedParams pp;
+  packParams(a, p, pp);
+  ASSERT_EQ(PackedParams::NumSlots, 48);
+  // Tensors in ABI order, each {allocated, aligned, offset 0, size, stride 1}.
+  struct Want {
+    uint64_t ptr;
+    int64_t size;
+  } want[8] = {{0x1000, 2 * 100 * 4 * 128}, {0x2000, 2 * 100 * 2 * 128},
+               {0x3000, 2 * 100 * 2 * 128}, {0x4000, 2 * 100 * 4},
+               {0x5000, 2 * 4 * 128 * 128}, {0x6000, 2 * 100 * 4 * 128},
+               {0x7000, 2 * 4 * 128 * 128}, {0, 0}}; // no offsets: null, size 0
+  for (int t = 0; t < 8; ++t) {
+    const uint64_t *s = pp.slots + 5 * t;
+    EXPECT_EQ(s[0], want[t].ptr) << "tensor " << t;
+    EXPECT_EQ(s[1], want[t].ptr) << "tensor " << t;
+    EXPECT_EQ(s[2], 0u) << "tensor " << t;
+    EXPECT_EQ(s[3], static_cast<uint64_t>(want[t].size)) << "tensor " << t;
+    EXPECT_EQ(s[4], 1u) << "tensor " << t;
+  }
+  // num_seqs, seq_len, heads_q, heads_k, heads_v, has_initial_state,
+  // has_final_state, has_offsets.
+  const uint64_t scalars[8] = {2, 100, 4, 2, 2, 1, 1, 0};
+  for (int i = 0; i < 8; ++i)
+    EXPECT_EQ(pp.slots[40 + i], scalars[i]) << "scalar " << i;
+  // kernelParams point at the slots, also in a copy.
+  PackedParams copy = pp;
+  for (int i = 0; i < PackedParams::NumSlots; ++i) {
+    EXPECT_EQ(pp.params[i], &pp.slots[i]);
+    EXPECT_EQ(copy.params[i], &copy.slots[i]);
+    EXPECT_EQ(copy.slots[i], pp.slots[i]);
+  }
+  // A runtime-provided gate (constant decay) replaces args.gate.
+  DeviceTensor constGate{0x9000, {4}};
+  packParams(a, p, pp, &constGate);
+  EXPECT_EQ(pp.slots[15], 0x9000u);
+  EXPECT_EQ(pp.slots[18], 4u);
+}
+
+//===----------------------------------------------------------------------===//
+// No driver
+//===----------------------------------------------------------------------===//
+
+TEST(CudaDevice, MissingDriverIsACleanError) {
+  ASSERT_EQ(setenv("LINATTN_LIBCUDA", "/nonexistent/libcuda.so.1", 1), 0);
+  std::string e;
+  OpenError kind = OpenError::None;
+  EXPECT_EQ(Device::open(0, &e, &kind), nullptr);
+  EXPECT_EQ(kind, OpenError::Unavailable);
+  EXPECT_EQ(
+      e.rfind("CUDA driver not found: dlopen(/nonexistent/libcuda.so.1):", 0),
+      0u)
+      << e;
+
+  LinattnRtDevice *dev = nullptr;
+  char err[256];
+  EXPECT_EQ(linattnRtDeviceOpen(0, &dev, err, sizeof(err)), 77);
+  EXPECT_EQ(dev, nullptr);
+  EXPECT_EQ(std::string(err).rfind("CUDA driver not found", 0), 0u) << err;
+  char tiny[8];
+  EXPECT_EQ(linattnRtDeviceOpen(0, &dev, tiny, sizeof(tiny)), 77);
+  EXPECT_EQ(std::string(tiny), "CUDA dr"); // truncated, NUL-terminated
+  EXPECT_EQ(linattnRtApiVersion(), LINATTN_RT_API_VERSION);
+  unsetenv("LINATTN_LIBCUDA");
+}
+
+// The CUDA toolkit ships a stub libcuda for linking; cuInit in it fails.
+TEST(CudaDevice, StubDriverIsACleanError) {
+  const char *stub = "/usr/local/cuda/lib64/stubs/libcuda.so";
+  if (!std::ifstream(stub))
+    GTEST_SKIP() << "no CUDA toolkit stub at " << stub;
+  ASSERT_EQ(setenv("LINATTN_LIBCUDA", stub, 1), 0);
+  std::string e;
+  OpenError kind = OpenError::None;
+  EXPECT_EQ(Device::open(0, &e, &kind), nullptr);
+  EXPECT_EQ(kind, OpenError::Unavailable);
+  EXPECT_NE(e.find("stub"), std::string::npos) << e;
+  unsetenv("LINATTN_LIBCUDA");
+}
