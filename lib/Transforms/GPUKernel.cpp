@@ -782,6 +782,10 @@ LogicalResult LinAttnToGPUPass::rewrite(AttentionOp op) {
   kernel.setKnownBlockSizeAttr(
       b.getDenseI32ArrayAttr({static_cast<int32_t>(cfg.threads()), 1, 1}));
 
+  // Allow ptxas the whole register file: it otherwise caps sm_86/sm_89
+  // kernels at 168 registers and spills.
+  kernel->setAttr("nvvm.maxnreg", b.getI32IntegerAttr(255));
+
   KernelEmitter emitter(b, loc, cfg);
   emitter.emit(kernel);
   func.erase();
