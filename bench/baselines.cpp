@@ -350,6 +350,46 @@ void recurrent_gla(const LinAttnArgs &a, int threads) {
   recurrentAll<true>(a, threads);
 }
 
+void recurrent_delta(const LinAttnArgs &a, int threads) {
+  const int T = a.T, Dk = a.Dk, Dv = a.Dv;
+  const size_t qkS = size_t(T) * Dk, voS = size_t(T) * Dv,
+               stS = size_t(Dk) * Dv;
+  parallelFor(a.B * a.H, threads, [&](int sl) {
+    float *S = a.stateOut + sl * stS;
+    initState(S, a.s0 ? a.s0 + sl * stS : nullptr, Dk, Dv);
+    std::vector<float> u(Dv);
+    for (int t = 0; t < T; ++t) {
+      const float *q = a.q + sl * qkS + size_t(t) * Dk;
+      const float *k = a.k + sl * qkS + size_t(t) * Dk;
+      const float *v = a.v + sl * voS + size_t(t) * Dv;
+      const float beta = a.beta[size_t(sl) * T + t];
+      float *o = a.o + sl * voS + size_t(t) * Dv;
+      // u = beta (v - k S): one pass over S.
+      std::copy(v, v + Dv, u.data());
+      for (int i = 0; i < Dk; ++i) {
+        const float *Si = S + size_t(i) * Dv;
+        const float ki = k[i];
+#pragma omp simd
+        for (int j = 0; j < Dv; ++j)
+          u[j] -= ki * Si[j];
+      }
+      for (int j = 0; j < Dv; ++j)
+        u[j] *= beta;
+      // S += k^T u and o = q S: a second pass.
+      std::fill(o, o + Dv, 0.f);
+      for (int i = 0; i < Dk; ++i) {
+        float *Si = S + size_t(i) * Dv;
+        const float ki = k[i], qi = q[i];
+#pragma omp simd
+        for (int j = 0; j < Dv; ++j) {
+          Si[j] += ki * u[j];
+          o[j] += qi * Si[j];
+        }
+      }
+    }
+  });
+}
+
 void openblas_chunked_lightning(const LinAttnArgs &a, int threads, int chunk) {
   blasSingleThreaded();
   const size_t qkS = size_t(a.T) * a.Dk, voS = size_t(a.T) * a.Dv,
@@ -382,9 +422,10 @@ void openblas_chunked_gla(const LinAttnArgs &a, int threads, int chunk,
 // ---------------------------------------------------------------------------------------------
 namespace {
 LinAttnArgs argsOf(const Problem &p, Output &out) {
-  return LinAttnArgs{p.B,        p.H,        p.T,          p.Dk,
-                     p.Dv,       p.q.data(), p.k.data(),   p.v.data(),
-                     p.g.data(), p.s0Ptr(),  out.o.data(), out.state.data()};
+  return LinAttnArgs{p.B,          p.H,        p.T,          p.Dk,
+                     p.Dv,         p.q.data(), p.k.data(),   p.v.data(),
+                     p.g.data(),   p.s0Ptr(),  out.o.data(), out.state.data(),
+                     p.beta.data()};
 }
 } // namespace
 
@@ -395,8 +436,10 @@ void registerBaselineImpls(std::vector<Impl> &impls) {
     const LinAttnArgs a = argsOf(p, out);
     if (p.decay == Decay::Lightning)
       recurrent_lightning(a, threads);
-    else
+    else if (p.decay == Decay::Gla)
       recurrent_gla(a, threads);
+    else
+      recurrent_delta(a, threads);
   };
   impls.push_back(std::move(rec));
 
@@ -408,6 +451,13 @@ void registerBaselineImpls(std::vector<Impl> &impls) {
       openblas_chunked_lightning(a, threads, p.chunk);
     else
       openblas_chunked_gla(a, threads, p.chunk, p.subChunk);
+  };
+  chk.supports = [](const Problem &p, std::string *why) {
+    if (p.decay != Decay::Delta)
+      return true;
+    if (why)
+      *why = "no chunked delta rule";
+    return false;
   };
   impls.push_back(std::move(chk));
 }

@@ -26,13 +26,17 @@ struct LinAttnArgs {
   const float *v; // [B,H,T,Dv]
   const float
       *g; // lightning: [H] ln(lambda_h); gla: [B,H,T,Dk] log-gates (all <= 0)
-  const float *s0; // [B,H,Dk,Dv] or nullptr
-  float *o;        // [B,H,T,Dv]
-  float *stateOut; // [B,H,Dk,Dv]
+  const float *s0;             // [B,H,Dk,Dv] or nullptr
+  float *o;                    // [B,H,T,Dv]
+  float *stateOut;             // [B,H,Dk,Dv]
+  const float *beta = nullptr; // delta: [B,H,T]
 };
 
 void recurrent_lightning(const LinAttnArgs &a, int threads);
 void recurrent_gla(const LinAttnArgs &a, int threads);
+// Delta rule, one token at a time in FLA's order: u = beta (v - k S),
+// S += k^T u, o = q S (MATH.md 5.1).
+void recurrent_delta(const LinAttnArgs &a, int threads);
 
 void openblas_chunked_lightning(const LinAttnArgs &a, int threads,
                                 int chunk = 64);

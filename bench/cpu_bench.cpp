@@ -89,7 +89,7 @@ struct Options {
               "  --shapes=BxHxTxD[xDv],...  (default "
               "1x8x4096x128,4x16x4096x128,1x8x16384x64,"
               "4x16x16384x128)\n"
-              "  --decays=lightning,gla     --threads=1,2      "
+              "  --decays=lightning,gla[,delta] --threads=1,2  "
               "--impls=NAME[,NAME] (prefix match)\n"
               "  --quick                    small shapes (unless --shapes), "
               "short time budget\n"
@@ -167,6 +167,8 @@ Options parseArgs(int argc, char **argv) {
           o.decays.push_back(Decay::Lightning);
         else if (s == "gla")
           o.decays.push_back(Decay::Gla);
+        else if (s == "delta")
+          o.decays.push_back(Decay::Delta);
         else
           throw std::runtime_error("unknown decay " + s);
       }
@@ -254,6 +256,21 @@ Problem makeProblem(const Shape &s, Decay d, const Options &o) {
     p.g.resize(s.H);
     for (int h = 0; h < s.H; ++h)
       p.g[h] = -std::exp2(-8.0f * float(h + 1) / float(s.H));
+  } else if (d == Decay::Delta) {
+    // Delta rule: L2-normalized keys, beta = sigmoid(x), x ~ U(-4, 4)
+    // (MATH.md 5.1, 9.6).
+    for (size_t r = 0; r < p.k.size(); r += size_t(s.Dk)) {
+      double sq = 0;
+      for (int i = 0; i < s.Dk; ++i)
+        sq += double(p.k[r + i]) * p.k[r + i];
+      const float inv = float(1.0 / (std::sqrt(sq) + 1e-6));
+      for (int i = 0; i < s.Dk; ++i)
+        p.k[r + i] *= inv;
+    }
+    p.beta.resize(p.slices() * s.T);
+    fillUniform(p.beta, o.seed * 16 + 6, 4.0f);
+    for (float &x : p.beta)
+      x = 1.0f / (1.0f + std::exp(-x));
   } else {
     // GLA-style gate: g = logsigmoid(x) / tau (MATH.md 4.d), x ~ U(-4, 4).
     p.g.resize(p.qkElems());
@@ -290,6 +307,21 @@ void reference64(const Problem &p, int threads, std::vector<double> &o,
       const float *k = p.k.data() + sl * qkS + size_t(t) * Dk;
       const float *v = p.v.data() + sl * voS + size_t(t) * Dv;
       double *ot = o.data() + sl * voS + size_t(t) * Dv;
+      if (p.decay == Decay::Delta) {
+        // u = beta (v - k S), S += k^T u, o = q S.
+        std::vector<double> u(v, v + Dv);
+        for (int i = 0; i < Dk; ++i)
+          for (int j = 0; j < Dv; ++j)
+            u[j] -= double(k[i]) * Sl[size_t(i) * Dv + j];
+        const double beta = p.beta[size_t(sl) * T + t];
+        for (int i = 0; i < Dk; ++i)
+          for (int j = 0; j < Dv; ++j) {
+            double &s = Sl[size_t(i) * Dv + j];
+            s += double(k[i]) * beta * u[j];
+            ot[j] += double(q[i]) * s;
+          }
+        continue;
+      }
       if (p.decay == Decay::Gla)
         for (int i = 0; i < Dk; ++i)
           a[i] = std::exp(double(p.g[sl * qkS + size_t(t) * Dk + i]));

@@ -171,6 +171,11 @@ void registerGgmlImpls(std::vector<Impl> &impls) {
   im.name = "ggml_gla";
   im.prepare = prepareGgml;
   im.supports = [](const Problem &p, std::string *why) {
+    if (p.decay == Decay::Delta) {
+      if (why)
+        *why = "ggml_gated_linear_attn has no delta rule";
+      return false;
+    }
     if (p.Dk != p.Dv) {
       if (why)
         *why = "ggml_gated_linear_attn needs Dk == Dv";

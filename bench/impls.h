@@ -27,10 +27,15 @@
 
 namespace linattn_bench {
 
-enum class Decay { Lightning, Gla };
+// Decay::Delta is the delta rule (MATH.md 5.1), S_t = (I - beta_t k_t^T k_t)
+// S_{t-1} + beta_t k_t^T v_t with L2-normalized keys and beta in (0, 1); it
+// has no gate (g empty) and takes beta [B, H, T].
+enum class Decay { Lightning, Gla, Delta };
 
 inline const char *decayName(Decay d) {
-  return d == Decay::Lightning ? "lightning" : "gla";
+  return d == Decay::Lightning ? "lightning"
+         : d == Decay::Gla     ? "gla"
+                               : "delta";
 }
 
 struct Problem {
@@ -42,7 +47,8 @@ struct Problem {
   std::vector<float> q, k, v; // bhtd, q already scaled
   std::vector<float>
       g; // Lightning: [H] ln(lambda_h) <= 0; Gla: [B,H,T,Dk] log-gates <= 0
-  std::vector<float> s0; // [B,H,Dk,Dv] initial state; empty means zeros
+  std::vector<float> s0;   // [B,H,Dk,Dv] initial state; empty means zeros
+  std::vector<float> beta; // Delta: [B,H,T] write strengths in (0, 1)
 
   size_t slices() const { return size_t(B) * H; }
   size_t qkElems() const { return slices() * T * Dk; }
@@ -80,7 +86,7 @@ struct Impl {
   std::function<bool(const Problem &, std::string *why)> supports;
 };
 
-// baselines.cpp: recurrent, openblas_chunked.
+// baselines.cpp: recurrent (all decays), openblas_chunked (lightning, gla).
 void registerBaselineImpls(std::vector<Impl> &impls);
 // ggml_gla.cpp (compiled with -DLINATTN_BENCH_WITH_GGML); otherwise a no-op in
 // cpu_bench.cpp.

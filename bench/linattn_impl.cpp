@@ -41,7 +41,8 @@ void registerExtraImpls(std::vector<Impl> &impls) {
   impl.prepare = [](const Problem &p, Output &out, int threads) -> Prepared {
     linattn::AttentionSpec spec;
     spec.decay = p.decay == Decay::Lightning ? linattn::DecayKind::Constant
-                                             : linattn::DecayKind::Vector;
+                 : p.decay == Decay::Gla     ? linattn::DecayKind::Vector
+                                             : linattn::DecayKind::Delta;
     spec.scale = 1.0;
     spec.keyDim = p.Dk;
     spec.valueDim = p.Dv;
@@ -66,8 +67,10 @@ void registerExtraImpls(std::vector<Impl> &impls) {
     args->v = TensorView(cv(p.v), DType::F32, {p.B, p.H, p.T, p.Dv});
     if (p.decay == Decay::Lightning)
       args->gate = TensorView(cv(p.g), DType::F32, {p.H});
-    else
+    else if (p.decay == Decay::Gla)
       args->gate = TensorView(cv(p.g), DType::F32, {p.B, p.H, p.T, p.Dk});
+    else
+      args->beta = TensorView(cv(p.beta), DType::F32, {p.B, p.H, p.T});
     if (!p.s0.empty())
       args->initialState =
           TensorView(cv(p.s0), DType::F32, {p.B, p.H, p.Dk, p.Dv});

@@ -87,6 +87,7 @@ fi
 
 # ---- 3. build ------------------------------------------------------------------------------
 BUILD="$WORK/build"
+mkdir -p "$WORK" # --no-ggml skips the download step that creates it
 CMAKE_ARGS=(-S "$HERE" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release "-DGGML_SOURCE_DIR=$GGML_DIR"
             "-DLINATTN_BUILD_DIR=$LINATTN_BUILD_DIR")
 if [ -n "${LINATTN_BENCH_EXTRA_LIBS:-}" ]; then

@@ -124,6 +124,7 @@ namespace {
 /// The parameter list of the generated function, in order.
 struct Signature {
   bool gate = false, gateIsConstant = false, gateIsVector = false;
+  bool beta = false;
   bool initNorm = false, finalNorm = false;
 };
 } // namespace
@@ -131,7 +132,9 @@ struct Signature {
 static Signature signatureOf(const AttentionSpec &s) {
   Signature sig;
   sig.gate = s.decay == DecayKind::Constant || s.decay == DecayKind::Scalar ||
-             s.decay == DecayKind::Vector;
+             s.decay == DecayKind::Vector || s.decay == DecayKind::GatedDelta;
+  // beta reaches the kernel converted to the state type, packed [B, H, T].
+  sig.beta = s.decay == DecayKind::Delta || s.decay == DecayKind::GatedDelta;
   sig.gateIsConstant = s.decay == DecayKind::Constant;
   sig.gateIsVector = s.decay == DecayKind::Vector;
   sig.initNorm = sig.finalNorm = s.normalized;
@@ -179,6 +182,9 @@ std::string kernelSource(const AttentionSpec &s, const CompileOptions &o) {
   if (sig.gate)
     params.push_back({"gate", memref(gd, gt, gr, /*unitInner=*/gr != 3),
                       tensor4(gd, gt), false});
+  std::string bd = "1x1x?";
+  if (sig.beta)
+    params.push_back({"beta", memref(bd, st, 3), tensor4(bd, st), false});
   params.push_back({"s0", memref(sd, st, 4), tensor4(sd, st), false});
   if (sig.initNorm)
     params.push_back({"z0", memref(nd, st, 3), tensor4(nd, st), false});
@@ -203,12 +209,15 @@ std::string kernelSource(const AttentionSpec &s, const CompileOptions &o) {
   os << "  %r:" << (sig.finalNorm ? 3 : 2) << " = linattn.attention %q, %k, %v";
   if (sig.gate)
     os << " gate(%gate : " << tensor4(gd, gt) << ")";
+  if (sig.beta)
+    os << " beta(%beta : " << tensor4(bd, st) << ")";
   os << " initial_state(%s0 : " << tensor4(sd, st) << ")";
   if (sig.initNorm)
     os << " initial_normalizer(%z0 : " << tensor4(nd, st) << ")";
   os << " {decay = #linattn.decay<" << decayName(s.decay);
   if (s.clampMin &&
-      (s.decay == DecayKind::Scalar || s.decay == DecayKind::Vector))
+      (s.decay == DecayKind::Scalar || s.decay == DecayKind::Vector ||
+       s.decay == DecayKind::GatedDelta))
     os << ", clamp_min = " << *s.clampMin;
   os << ">";
   os << ", feature_map = #linattn.feature_map<"
@@ -275,9 +284,10 @@ static std::string checkSpec(const AttentionSpec &s, const CompileOptions &o) {
   if (s.keyDim <= 0 || s.valueDim <= 0)
     os << "keyDim and valueDim must be positive, got " << s.keyDim << " and "
        << s.valueDim;
-  else if (s.decay == DecayKind::Delta || s.decay == DecayKind::GatedDelta)
-    os << "the CPU code generator does not support the '" << decayName(s.decay)
-       << "' rule yet";
+  else if (s.normalized &&
+           (s.decay == DecayKind::Delta || s.decay == DecayKind::GatedDelta))
+    os << "the normalized form is not defined for the '" << decayName(s.decay)
+       << "' rule";
   else if (s.featureMap != FeatureMap::Identity &&
            s.featureMap != FeatureMap::EluPlusOne &&
            s.featureMap != FeatureMap::Relu)
@@ -669,6 +679,51 @@ std::string Kernel::run(const Arguments &args) const {
   if (v.failed())
     return v.err.str();
 
+  // beta: validated and converted to the state type, packed [B, H, T].
+  std::vector<float> betaF;
+  std::vector<double> betaD;
+  if (sig.beta) {
+    std::vector<int64_t> bDims, bStrides;
+    if (!args.beta)
+      v.err << "beta: the '" << decayName(s.decay)
+            << "' rule needs a beta tensor";
+    else if (args.beta->dtype != DType::F32 && args.beta->dtype != s.dtype)
+      v.err << "beta: dtype " << dtypeName(args.beta->dtype)
+            << " must be f32 or " << dtypeName(s.dtype);
+    else if (v.view("beta", *args.beta, args.beta->dtype, 3, bthd, bDims,
+                    bStrides, /*unitInner=*/false))
+      v.expectShape("beta", bDims, {B, H, T}, note);
+    if (!v.failed()) {
+      if (stateType == DType::F64)
+        betaD.resize(static_cast<size_t>(B * H * T));
+      else
+        betaF.resize(static_cast<size_t>(B * H * T));
+      for (int64_t b = 0; b < B && !v.failed(); ++b)
+        for (int64_t h = 0; h < H && !v.failed(); ++h)
+          for (int64_t t = 0; t < T; ++t) {
+            double x = readElement(args.beta->data, args.beta->dtype,
+                                   b * bStrides[0] + h * bStrides[1] +
+                                       t * bStrides[2]);
+            // beta in [0, 2] keeps I - beta k^T k non-expansive for unit
+            // keys (MATH.md 5.1); NaN fails the test too.
+            if (!(x >= 0.0 && x <= 2.0)) {
+              v.err << "beta: value " << x << " at [" << b << ", " << h << ", "
+                    << t << "] (logical [B, H, T]) is outside [0, 2]";
+              break;
+            }
+            size_t i = static_cast<size_t>((b * H + h) * T + t);
+            if (stateType == DType::F64)
+              betaD[i] = x;
+            else
+              betaF[i] = static_cast<float>(x);
+          }
+    }
+  } else if (args.beta) {
+    v.err << "beta: the '" << decayName(s.decay) << "' decay takes no beta";
+  }
+  if (v.failed())
+    return v.err.str();
+
   // States.
   std::vector<int64_t> stateShape = s.stateValueMajor
                                         ? std::vector<int64_t>{N, H, dv, dk}
@@ -741,6 +796,12 @@ std::string Kernel::run(const Arguments &args) const {
       } else if (sig.gate) {
         d[p++].set(gate.base, b * gate.sB + h * gate.sH + t0 * gate.sT,
                    {1, 1, len}, {gate.sB, gate.sH, gate.sT});
+      }
+      if (sig.beta) {
+        const void *ptr = stateType == DType::F64
+                              ? static_cast<const void *>(betaD.data())
+                              : static_cast<const void *>(betaF.data());
+        d[p++].set(ptr, (b * H + h) * T + t0, {1, 1, len}, {H * T, T, 1});
       }
       int64_t r0 = s.stateValueMajor ? dv : dk;
       if (args.initialState)

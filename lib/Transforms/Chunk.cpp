@@ -8,8 +8,9 @@
 // explicit loops over sequences, heads and chunks. All per-chunk work runs on
 // static-shaped scratch buffers in the compute type (f32, or f64 for f64
 // inputs), so the matmuls are static `linalg.matmul`s a target lowering can
-// tile; ragged tails are handled by zero rows (padding with q = k = v = 0
-// and g = 0, MATH.md 6.1).
+// tile; ragged tails are handled by zero rows (padding with q = k = v = 0,
+// g = 0 and beta = 0, MATH.md 6.1). The delta rules use the WY/UT form of
+// MATH.md 5.2 with the triangular solve done by forward substitution.
 //
 //===----------------------------------------------------------------------===//
 
@@ -69,7 +70,7 @@ public:
       : b(b), loc(loc), cfg(cfg), ct(computeType) {}
 
   // Inputs in logical [B, H, T, D] order (memrefs).
-  Value q, k, v, gate, initState, initNorm, offsets;
+  Value q, k, v, gate, beta, initState, initNorm, offsets;
   // Outputs.
   Value out, finalState, finalNorm;
   // Per-head log-decays for a constant decay given by an attribute.
@@ -99,6 +100,7 @@ private:
                : Value(arith::MulFOp::create(b, loc, x, y));
   }
   Value div(Value x, Value y) { return arith::DivFOp::create(b, loc, x, y); }
+  Value neg(Value x) { return arith::NegFOp::create(b, loc, x); }
   Value maxf(Value x, Value y) {
     return arith::MaximumFOp::create(b, loc, x, y);
   }
@@ -207,7 +209,10 @@ private:
   void maskScalar();
   void intraVector();
   void decayQ();
-  void updateState();
+  void updateState(Value values);
+  void loadBeta(Value batch, Value head, Value t0, Value len);
+  void solveUT(Value len);
+  void deltaChunk(Value batch, Value head, Value t0, Value len);
   void writeOutput(Value batch, Value head, Value t0, Value len);
 
   Value gateAt(Value batch, Value head, Value t, Value d = Value()) {
@@ -218,7 +223,13 @@ private:
         cfg.clampMin ? std::max(*cfg.clampMin, kMinLogGate) : kMinLogGate;
     return maxf(g, cst(lo));
   }
-  bool hasDecay() const { return cfg.decay != DecayKind::None; }
+  /// A gate (constant or data-dependent) decays the state.
+  bool hasDecay() const {
+    return cfg.decay != DecayKind::None && cfg.decay != DecayKind::Delta;
+  }
+  bool isDelta() const {
+    return cfg.decay == DecayKind::Delta || cfg.decay == DecayKind::GatedDelta;
+  }
   bool isVector() const { return cfg.decay == DecayKind::Vector; }
 
   OpBuilder &b;
@@ -228,6 +239,9 @@ private:
   SmallVector<Value> allocs;
   // Scratch buffers.
   Value Qc, Kc, Kt, Vc, Oc, P, S, bv, Qh, Kht;
+  // Delta rules: beta of the chunk's rows, T = (I + A)^-1, the right-hand
+  // sides -diag(beta e^b) K and diag(beta) V, and -W, U (then Ṽ = U - W S).
+  Value betaC, Tm, Kb, Vb, Wn, Uc;
 };
 
 void Emitter::allocScratch() {
@@ -245,6 +259,15 @@ void Emitter::allocScratch() {
     Kht = alloc({dk, cfg.chunkCols});
   } else if (hasDecay()) {
     bv = alloc({C});
+  }
+  if (isDelta()) {
+    betaC = alloc({C});
+    Tm = alloc({C, cfg.chunkCols});
+    Kb = alloc({C, dk});
+    Vb = alloc({C, cfg.valueCols});
+    Wn = alloc({C, dk});
+    Uc = alloc({C, cfg.valueCols});
+    fill(Vb, 0.0);
   }
   // Padding columns stay zero for the whole kernel.
   fill(Kt, 0.0);
@@ -507,8 +530,8 @@ void Emitter::decayQ() {
   });
 }
 
-/// S ← γc S + (diag(γk) K)ᵀ V.
-void Emitter::updateState() {
+/// S ← γc S + (diag(γk) K)ᵀ V, with `values` as V (Ṽ for the delta rules).
+void Emitter::updateState(Value values) {
   int64_t C = cfg.chunk, dk = cfg.dk, cols = cfg.valueCols;
   Value last = idx(C - 1);
   if (hasDecay()) {
@@ -529,7 +552,7 @@ void Emitter::updateState() {
       });
     });
   }
-  matmul(transpose(Kc), Vc, S, /*zeroInit=*/false);
+  matmul(transpose(Kc), values, S, /*zeroInit=*/false);
 }
 
 void Emitter::writeOutput(Value batch, Value head, Value t0, Value len) {
@@ -565,7 +588,73 @@ void Emitter::causalChunk(Value batch, Value head, Value t0, Value len) {
     decayQ();
   matmul(Qc, S, Oc, /*zeroInit=*/false);
   writeOutput(batch, head, t0, len);
-  updateState();
+  updateState(Vc);
+}
+
+/// betaC[r] = beta of row r; 0 past the end (padding writes nothing).
+void Emitter::loadBeta(Value batch, Value head, Value t0, Value len) {
+  loop(idx(0), len, 1, [&](Value r) {
+    store(toCompute(load(beta, {batch, head, add(t0, r)})), betaC, {r});
+  });
+  loop(len, idx(cfg.chunk), 1, [&](Value r) { store(cst(0.0), betaC, {r}); });
+}
+
+/// Tm = (I + A)^{-1} with A = strict_tril(diag(β) (K Kᵀ) ⊙ Γ), where P holds
+/// K Kᵀ (lower tiles). Forward substitution row by row (MATH.md 5.2):
+/// T[i, :] = e_i − Σ_{m<i} A[i, m] T[m, :], and T[m, j] = 0 for j > m, so
+/// row i costs i²/2 multiply-adds. Rows from `len` on have β = 0 and stay
+/// e_i. Everything is in the compute type (fp32 at least, MATH.md 9.6).
+void Emitter::solveUT(Value len) {
+  int64_t C = cfg.chunk;
+  fill(Tm, 0.0);
+  loop(0, C, [&](Value i) { store(cst(1.0), Tm, {i, i}); });
+  loop(idx(1), len, 1, [&](Value i) {
+    Value betaI = load(betaC, {i});
+    Value bI = hasDecay() ? load(bv, {i}) : Value();
+    loop(idx(0), i, 1, [&](Value m) {
+      Value a = mul(betaI, load(P, {i, m}));
+      if (hasDecay())
+        a = mul(a, exp(sub(bI, load(bv, {m}))));
+      loop(idx(0), add(m, idx(1)), 1, [&](Value j) {
+        store(sub(load(Tm, {i, j}), mul(a, load(Tm, {m, j}))), Tm, {i, j});
+      });
+    });
+  });
+}
+
+/// One chunk of the (gated) delta rule in the WY/UT form (MATH.md 5.2, 6.5):
+///   W = T diag(β e^b) K,  U = T diag(β) V,  Ṽ = U − W S,
+///   O = diag(e^b) Q S + ((Q Kᵀ) ⊙ Γ ⊙ M) Ṽ,
+///   S ← e^{b_C} S + (diag(e^{b_C − b}) K)ᵀ Ṽ.
+/// W is formed negated so that Ṽ is one accumulating matmul onto U.
+void Emitter::deltaChunk(Value batch, Value head, Value t0, Value len) {
+  int64_t C = cfg.chunk, dk = cfg.dk, dv = cfg.dv;
+  auto square = [&](Value m) {
+    return cfg.chunkCols == C ? m : subview(m, {0, 0}, {C, C});
+  };
+  loadBeta(batch, head, t0, len);
+  matmul(Kc, Kt, P, /*zeroInit=*/true, "linattn.lower_triangular_result");
+  solveUT(len);
+  loop(0, C, [&](Value r) {
+    Value betaR = load(betaC, {r});
+    Value fk = neg(hasDecay() ? mul(betaR, exp(load(bv, {r}))) : betaR);
+    loop(0, dk, [&](Value d) { store(mul(load(Kc, {r, d}), fk), Kb, {r, d}); });
+    loop(0, dv, [&](Value j) {
+      store(mul(load(Vc, {r, j}), betaR), Vb, {r, j});
+    });
+  });
+  matmul(square(Tm), Kb, Wn, /*zeroInit=*/true, "linattn.lower_triangular_lhs");
+  matmul(square(Tm), Vb, Uc, /*zeroInit=*/true, "linattn.lower_triangular_lhs");
+  matmul(Wn, S, Uc, /*zeroInit=*/false);
+
+  matmul(Qc, Kt, P, /*zeroInit=*/true, "linattn.lower_triangular_result");
+  maskScalar();
+  matmul(square(P), Uc, Oc, /*zeroInit=*/true, "linattn.lower_triangular_lhs");
+  if (hasDecay())
+    decayQ();
+  matmul(Qc, S, Oc, /*zeroInit=*/false);
+  writeOutput(batch, head, t0, len);
+  updateState(Uc);
 }
 
 void Emitter::emitSequence(Value batch, Value head, Value tStart, Value tLen,
@@ -599,7 +688,10 @@ void Emitter::emitSequence(Value batch, Value head, Value tStart, Value tLen,
       loadChunk(batch, head, t0, len, true, true);
       if (hasDecay())
         cumulativeDecay(batch, head, t0, len, logLambda);
-      causalChunk(batch, head, t0, len);
+      if (isDelta())
+        deltaChunk(batch, head, t0, len);
+      else
+        causalChunk(batch, head, t0, len);
     });
   }
   storeState(stateIdx, head);
@@ -661,11 +753,6 @@ struct LinAttnChunkPass
 
 LogicalResult LinAttnChunkPass::rewrite(AttentionOp op) {
   DecayAttr decay = op.getDecay();
-  if (decay.isDeltaRule())
-    return op.emitOpError()
-           << "--linattn-chunk does not lower the '"
-           << stringifyDecayKind(decay.getKind())
-           << "' rule yet (the WY/UT form of MATH.md 5.2 is pending)";
 
   Config cfg;
   cfg.decay = decay.getKind();
@@ -735,6 +822,9 @@ LogicalResult LinAttnChunkPass::rewrite(AttentionOp op) {
                  ? toBHTD(b, loc, gb, layout)
                  : gb;
   }
+  // beta [B, H, T] is read along T, which is strided in bthd.
+  e.beta = toBHTD(b, loc, toBuffer(b, loc, op.getBeta(), /*unitInner=*/false),
+                  layout);
   e.initState = toBuffer(b, loc, op.getInitialState());
   e.initNorm = toBuffer(b, loc, op.getInitialNormalizer());
   e.offsets = toBuffer(b, loc, op.getOffsets());

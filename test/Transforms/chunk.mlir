@@ -1,4 +1,5 @@
 // RUN: linattn-opt %s --linattn-chunk=chunk-size=32 --split-input-file | FileCheck %s
+// RUN: linattn-opt %s --linattn-chunk --split-input-file | FileCheck %s --check-prefix=HINT
 
 // No decay: chunk loop, Q·Kᵀ with the triangular-result hint, the causal
 // mask, P·V with the triangular-lhs hint, Q·S and the state update Kᵀ·V.
@@ -95,4 +96,85 @@ func.func @normalized_bthd(%q: tensor<1x?x2x16xf32>, %k: tensor<1x?x2x16xf32>, %
   %o, %s, %z = linattn.attention %q, %k, %v {feature_map = #linattn.feature_map<elu_plus_one>, normalization = #linattn.norm<katharopoulos>, layout = #linattn.layout<bthd>}
       : tensor<1x?x2x16xf32>, tensor<1x?x2x16xf32>, tensor<1x?x2x16xf32> -> tensor<1x?x2x16xf32>, tensor<1x2x16x16xf32>, tensor<1x2x16xf32>
   return %o, %s, %z : tensor<1x?x2x16xf32>, tensor<1x2x16x16xf32>, tensor<1x2x16xf32>
+}
+
+// -----
+
+// Delta rule (WY/UT form, MATH.md 5.2): K·Kᵀ, then T = (I + A)⁻¹ by forward
+// substitution (rows i < len; T[i, j] -= A[i, m]·T[m, j] for m < i, j <= m,
+// with A[i, m] = β_i·(K·Kᵀ)[i, m]), then −W = T·(−diag(β)·K) and
+// U = T·diag(β)·V with the triangular-lhs hint, Ṽ = U − W·S accumulated onto
+// U, and the output and state update read Ṽ. No gate: no exps.
+// CHECK-LABEL: func.func @delta
+// CHECK-NOT: math.exp
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} {
+// CHECK:   %[[LEN:.*]] = arith.minsi
+// CHECK:   memref.load %{{.*}} : memref<1x2x?xf32, strided<[?, ?, ?], offset: ?>>
+// CHECK:   linalg.matmul {linattn.lower_triangular_result} ins(%{{.*}}, %[[KT:.*]] : memref<32x32xf32>, memref<32x32xf32>) outs(%[[P:.*]] : memref<32x32xf32>)
+// CHECK:   linalg.fill ins(%{{.*}} : f32) outs(%[[T:.*]] : memref<32x32xf32>)
+// CHECK:   scf.for %[[I:.*]] = %{{.*}} to %[[LEN]] step
+// CHECK:     memref.load %[[BETA:.*]][%[[I]]] : memref<32xf32>
+// CHECK:     scf.for %[[M:.*]] = %{{.*}} to %[[I]] step
+// CHECK:       memref.load %[[P]][%[[I]], %[[M]]]
+// CHECK:       scf.for %[[J:.*]] = %{{.*}} to %{{.*}} step
+// CHECK:         %[[TIJ:.*]] = memref.load %[[T]][%[[I]], %[[J]]]
+// CHECK:         %[[TMJ:.*]] = memref.load %[[T]][%[[M]], %[[J]]]
+// CHECK:         %[[AT:.*]] = arith.mulf %{{.*}}, %[[TMJ]]
+// CHECK:         %[[NEW:.*]] = arith.subf %[[TIJ]], %[[AT]]
+// CHECK:         memref.store %[[NEW]], %[[T]][%[[I]], %[[J]]]
+// CHECK:   arith.negf
+// CHECK:   linalg.matmul {linattn.lower_triangular_lhs} ins(%[[T]], %{{.*}} : memref<32x32xf32>, memref<32x32xf32>) outs(%[[WN:.*]] : memref<32x32xf32>)
+// CHECK:   linalg.matmul {linattn.lower_triangular_lhs} ins(%[[T]], %{{.*}} : memref<32x32xf32>, memref<32x48xf32>) outs(%[[U:.*]] : memref<32x48xf32>)
+// CHECK:   linalg.matmul ins(%[[WN]], %[[S:.*]] : memref<32x32xf32>, memref<32x48xf32>) outs(%[[U]] : memref<32x48xf32>)
+// CHECK:   linalg.matmul {linattn.lower_triangular_result} ins(%{{.*}}, %[[KT]] : memref<32x32xf32>, memref<32x32xf32>) outs(%[[P]] : memref<32x32xf32>)
+// CHECK:   linalg.matmul {linattn.lower_triangular_lhs} ins(%[[P]], %[[U]] : memref<32x32xf32>, memref<32x48xf32>) outs(%[[O:.*]] : memref<32x48xf32>)
+// CHECK:   linalg.matmul ins(%{{.*}}, %[[S]] : memref<32x32xf32>, memref<32x48xf32>) outs(%[[O]] : memref<32x48xf32>)
+// CHECK:   memref.transpose
+// CHECK:   linalg.matmul ins(%{{.*}}, %[[U]] : memref<32x32xf32, strided<[1, 32]>>, memref<32x48xf32>) outs(%[[S]] : memref<32x48xf32>)
+// CHECK-NOT: linattn.attention
+func.func @delta(%q: tensor<1x2x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x?x48xf32>, %b: tensor<1x2x?xf32>) -> (tensor<1x2x?x48xf32>, tensor<1x2x32x48xf32>) {
+  %o, %s = linattn.attention %q, %k, %v beta(%b : tensor<1x2x?xf32>) {decay = #linattn.decay<delta>}
+      : tensor<1x2x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x48xf32> -> tensor<1x2x?x48xf32>, tensor<1x2x32x48xf32>
+  return %o, %s : tensor<1x2x?x48xf32>, tensor<1x2x32x48xf32>
+}
+
+// -----
+
+// Gated delta rule (second RUN line: the op's chunking hint, C = 24, scratch
+// columns padded to 32), bthd, bf16: beta [B, T, H] becomes a transposed
+// view read per row and extended to f32; the solve multiplies A by the decay
+// ratio exp(b_i − b_m); −W's right-hand side carries β·exp(b); the
+// triangular operands are 24x24 views of the padded T and P; the output
+// decays Q and the state update decays S and K.
+// HINT-LABEL: func.func @gated_delta_bthd
+// HINT: %[[BT:.*]] = memref.transpose %{{.*}} (d0, d1, d2) -> (d0, d2, d1) : memref<1x?x2xbf16, strided<[?, ?, ?], offset: ?>> to memref<1x2x?xbf16, strided<[?, ?, ?], offset: ?>>
+// HINT: scf.for {{.*}} iter_args
+// HINT: memref.load %[[BT]]
+// HINT-NEXT: arith.extf %{{.*}} : bf16 to f32
+// HINT: linalg.matmul {linattn.lower_triangular_result} ins(%{{.*}}, %{{.*}} : memref<24x32xf32>, memref<32x32xf32>) outs(%{{.*}} : memref<24x32xf32>)
+// HINT: scf.for
+// HINT:   scf.for
+// HINT:     arith.subf
+// HINT:     math.exp
+// HINT:     scf.for
+// HINT:       arith.subf
+// HINT: math.exp
+// HINT: arith.negf
+// HINT: %[[T:.*]] = memref.subview %{{.*}}[0, 0] [24, 24] [1, 1] : memref<24x32xf32> to memref<24x24xf32, strided<[32, 1]>>
+// HINT: linalg.matmul {linattn.lower_triangular_lhs} ins(%[[T]], %{{.*}} : memref<24x24xf32, strided<[32, 1]>>, memref<24x32xf32>)
+// HINT: linalg.matmul {linattn.lower_triangular_lhs} ins(%{{.*}}, %{{.*}} : memref<24x24xf32, strided<[32, 1]>>, memref<24x16xf32>)
+// HINT: linalg.matmul ins(%{{.*}}, %{{.*}} : memref<24x32xf32>, memref<32x16xf32>) outs(%{{.*}} : memref<24x16xf32>)
+// HINT: linalg.matmul {linattn.lower_triangular_result}
+// HINT: math.exp
+// HINT: linalg.matmul {linattn.lower_triangular_lhs} ins(%{{.*}}, %{{.*}} : memref<24x24xf32, strided<[32, 1]>>, memref<24x16xf32>)
+// HINT: math.exp
+// HINT: linalg.matmul ins
+// HINT: arith.truncf %{{.*}} : f32 to bf16
+// HINT: math.exp
+// HINT: math.exp
+// HINT: linalg.matmul ins(%{{.*}}, %{{.*}} : memref<32x24xf32, strided<[1, 32]>>, memref<24x16xf32>) outs(%{{.*}} : memref<32x16xf32>)
+func.func @gated_delta_bthd(%q: tensor<1x?x2x32xbf16>, %k: tensor<1x?x2x32xbf16>, %v: tensor<1x?x2x16xbf16>, %g: tensor<1x?x2xf32>, %b: tensor<1x?x2xbf16>, %s0: tensor<1x2x32x16xf32>) -> (tensor<1x?x2x16xbf16>, tensor<1x2x32x16xf32>) {
+  %o, %s = linattn.attention %q, %k, %v gate(%g : tensor<1x?x2xf32>) beta(%b : tensor<1x?x2xbf16>) initial_state(%s0 : tensor<1x2x32x16xf32>) {decay = #linattn.decay<gated_delta>, layout = #linattn.layout<bthd>, chunking = #linattn.chunking<size = 24, sub_size = 8>}
+      : tensor<1x?x2x32xbf16>, tensor<1x?x2x32xbf16>, tensor<1x?x2x16xbf16> -> tensor<1x?x2x16xbf16>, tensor<1x2x32x16xf32>
+  return %o, %s : tensor<1x?x2x16xbf16>, tensor<1x2x32x16xf32>
 }

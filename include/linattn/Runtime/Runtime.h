@@ -125,6 +125,10 @@ struct CompileOptions {
 struct Arguments {
   TensorView q, k, v;
   std::optional<TensorView> gate;
+  /// Delta rules only: write strengths beta [B, H, T] ([B, T, H] for
+  /// Layout::BTHD), f32 or the input dtype, each in [0, 2] (MATH.md 5.1).
+  /// Keys should be L2-normalized by the caller (MATH.md 9.6).
+  std::optional<TensorView> beta;
   std::optional<TensorView> initialState;
   std::optional<TensorView> initialNormalizer;
   /// cu_seqlens: B must be 1; offsets[0] = 0, nondecreasing, back() = T.

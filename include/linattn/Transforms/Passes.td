@@ -28,6 +28,12 @@ def LinAttnChunk : Pass<"linattn-chunk"> {
     `sub-chunk-size` (MATH.md 6.3); the normalized form carries the
     normalizer as an extra value column (MATH.md 6.4).
 
+    The delta rules (`delta`, `gated_delta`) use the WY/UT form (MATH.md
+    5.2): per chunk A = strict_tril(diag(β)·K·Kᵀ ⊙ Γ), T = (I + A)⁻¹ by
+    forward substitution (scalar loops, C³/6 multiply-adds), then the
+    matmuls W = T·diag(β·γq)·K, U = T·diag(β)·V, Ṽ = U − W·S, and the output
+    and state update above with Ṽ in place of V.
+
     A matmul whose left operand is lower triangular carries
     `linattn.lower_triangular_lhs`; one whose result is masked to its lower
     triangle afterwards carries `linattn.lower_triangular_result` (entries

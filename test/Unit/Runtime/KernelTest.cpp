@@ -7,7 +7,8 @@
 // Every forward variant the CPU code generator supports, in f32, bf16, f16
 // and f64, on odd shapes (T = 1, 63, 500; Dk != Dv; D = 60) and several
 // chunk sizes, checked against lib/Reference on the same rounded inputs with
-// the tolerances of MATH.md 9.7. Also the runtime's argument validation.
+// the tolerances of MATH.md 9.7 (the delta rules with their own bf16
+// tolerance). Also the runtime's validation of beta.
 //
 //===----------------------------------------------------------------------===//
 
@@ -97,6 +98,8 @@ struct Case {
   bool normalized = false, exclusive = false, causal = true;
   bool valueMajor = false, bthd = false, initialState = true;
   bool offsets = false, scheduled = false;
+  /// Delta rules: pass beta in the input dtype instead of f32.
+  bool betaInInputType = false;
   int threads = 2;
   double gateScale = 1.0; ///< multiplies the random log-gates
 
@@ -130,12 +133,21 @@ struct Case {
       os << "_threads" << threads;
     if (gateScale != 1.0)
       os << "_gx" << static_cast<int>(gateScale);
+    if (betaInInputType)
+      os << "_betaInput";
     return os.str();
   }
 };
 
-/// MATH.md 9.7: fp32 1e-5, fp16 1e-3, bf16 5e-3, fp64 1e-12 (ratio).
-double tolerance(DType t) {
+bool isDelta(DecayKind d) {
+  return d == DecayKind::Delta || d == DecayKind::GatedDelta;
+}
+
+/// MATH.md 9.7: fp32 1e-5, fp16 1e-3, bf16 5e-3 (delta rules 8e-3), fp64
+/// 1e-12 (ratio).
+double tolerance(DType t, DecayKind decay) {
+  if (t == DType::BF16 && isDelta(decay))
+    return 8e-3;
   switch (t) {
   case DType::F32:
     return 1e-5;
@@ -173,7 +185,7 @@ struct Prepared {
   CompileOptions options;
   ref::Spec refSpec;
   ref::Inputs refIn;
-  Buffer q, k, v, gate, s0, z0;
+  Buffer q, k, v, gate, beta, s0, z0;
   bool hasGate = false;
   Buffer o, s1, z1;
   Arguments args;
@@ -213,6 +225,9 @@ void prepare(const Case &c, Prepared &p) {
   roundTo(in.v, c.dtype);
   if (in.gate)
     roundTo(*in.gate, st);
+  DType betaType = c.betaInInputType ? c.dtype : st;
+  if (in.beta)
+    roundTo(*in.beta, betaType);
   if (in.initialState)
     roundTo(*in.initialState, st);
   if (in.initialNormalizer)
@@ -269,6 +284,10 @@ void prepare(const Case &c, Prepared &p) {
     p.gate = pack(*in.gate, st, swap);
     p.args.gate = p.gate.view();
   }
+  if (in.beta) {
+    p.beta = pack(*in.beta, betaType, c.bthd);
+    p.args.beta = p.beta.view();
+  }
   if (in.initialState) {
     p.s0 = pack(*in.initialState, st);
     p.args.initialState = p.s0.view();
@@ -308,7 +327,7 @@ void checkCase(const Case &c) {
   ASSERT_EQ(ref::run(p.refSpec, p.refIn, ref::Form::Recurrent, want), "");
   ref::Tensor o = unpack(p.o, c.bthd);
   ref::Tensor s = unpack(p.s1);
-  double tol = tolerance(c.dtype);
+  double tol = tolerance(c.dtype, c.decay);
   double ro = ref::ratio(o, want.o), rs = ref::ratio(s, want.finalState);
   EXPECT_LE(ro, tol) << "output ratio";
   EXPECT_LE(rs, tol) << "final state ratio";
@@ -404,6 +423,47 @@ std::vector<Case> sweep() {
   add(DecayKind::Vector, [](Case &c) { c.gateScale = 400; });
   add(DecayKind::Vector, [](Case &c) { c.subChunk = 8; });
   add(DecayKind::Vector, [](Case &c) { c.subChunk = 32; });
+
+  // Delta rules (WY/UT form, MATH.md 5.2): keys L2-normalized, beta in
+  // (0, 1). T = 1 is a one-row chunk, 63, 130 and 500 leave ragged last
+  // chunks. Fewer (shape, C) pairs than above: each case compiles a kernel.
+  struct DeltaShape {
+    int64_t T, dk, dv, chunk;
+  };
+  const DeltaShape deltaShapes[] = {{1, 32, 32, 64},
+                                    {63, 32, 48, 16},
+                                    {130, 64, 64, 64},
+                                    {500, 60, 60, 16},
+                                    {500, 60, 60, 64}};
+  for (DecayKind decay : {DecayKind::Delta, DecayKind::GatedDelta}) {
+    for (DType dtype : {DType::F32, DType::BF16})
+      for (const DeltaShape &s : deltaShapes) {
+        Case c;
+        c.decay = decay;
+        c.dtype = dtype;
+        c.dims = {2, 3, 3, 3, s.T, s.dk, s.dv};
+        c.chunk = s.chunk;
+        cases.push_back(c);
+      }
+    add(decay, [](Case &c) { c.dims.hk = c.dims.hv = 2; }); // GQA
+    add(decay, [](Case &c) {
+      c.offsets = true;
+      c.dims.batch = 1;
+    });
+    add(decay, [](Case &c) { c.bthd = true; });
+    add(decay, [](Case &c) { c.initialState = false; });
+    add(decay, [](Case &c) { c.exclusive = true; });
+    add(decay, [](Case &c) { c.dtype = DType::F64; });
+    add(decay, [](Case &c) {
+      c.chunk = 1;
+      c.subChunk = 1;
+    });
+  }
+  add(DecayKind::Delta, [](Case &c) {
+    c.dtype = DType::BF16;
+    c.betaInInputType = true;
+  });
+  add(DecayKind::GatedDelta, [](Case &c) { c.gateScale = 400; });
   return cases;
 }
 
@@ -415,5 +475,90 @@ INSTANTIATE_TEST_SUITE_P(Variants, KernelSweep, testing::ValuesIn(sweep()),
                          [](const testing::TestParamInfo<Case> &info) {
                            return info.param.name();
                          });
+
+//===----------------------------------------------------------------------===//
+// beta validation
+//===----------------------------------------------------------------------===//
+
+/// Runs a small delta problem with `mutate` applied to its arguments and
+/// returns run()'s message; the output must stay untouched on error.
+std::string runDeltaWith(DecayKind decay, void (*mutate)(Prepared &)) {
+  Case c;
+  c.decay = decay;
+  c.dims = {1, 2, 2, 2, 20, 16, 16};
+  c.chunk = 16;
+  Prepared p;
+  prepare(c, p);
+  mutate(p);
+  std::string error;
+  const Kernel *kernel = getKernel(p.spec, p.options, error);
+  if (!kernel)
+    return "compile: " + error;
+  std::vector<uint8_t> before = p.o.bytes;
+  std::string msg = kernel->run(p.args);
+  if (!msg.empty() && p.o.bytes != before)
+    return "output written on error: " + msg;
+  return msg;
+}
+
+TEST(DeltaArguments, Valid) {
+  EXPECT_EQ(runDeltaWith(DecayKind::Delta, [](Prepared &) {}), "");
+}
+
+TEST(DeltaArguments, MissingBeta) {
+  EXPECT_EQ(
+      runDeltaWith(DecayKind::Delta, [](Prepared &p) { p.args.beta.reset(); }),
+      "beta: the 'delta' rule needs a beta tensor");
+}
+
+TEST(DeltaArguments, BetaOutOfRange) {
+  EXPECT_EQ(runDeltaWith(DecayKind::GatedDelta,
+                         [](Prepared &p) {
+                           reinterpret_cast<float *>(p.beta.bytes.data())[23] =
+                               2.5f;
+                         }),
+            "beta: value 2.5 at [0, 1, 3] (logical [B, H, T]) is outside "
+            "[0, 2]");
+  EXPECT_EQ(runDeltaWith(DecayKind::Delta,
+                         [](Prepared &p) {
+                           reinterpret_cast<float *>(p.beta.bytes.data())[0] =
+                               std::nanf("");
+                         }),
+            "beta: value nan at [0, 0, 0] (logical [B, H, T]) is outside "
+            "[0, 2]");
+}
+
+TEST(DeltaArguments, BetaShape) {
+  EXPECT_EQ(runDeltaWith(DecayKind::Delta,
+                         [](Prepared &p) {
+                           p.args.beta->shape = {1, 2, 19};
+                         }),
+            "beta: expected shape [1, 2, 20], got [1, 2, 19]");
+}
+
+TEST(DeltaArguments, BetaWithoutDeltaRule) {
+  Case c;
+  c.decay = DecayKind::None;
+  c.dims = {1, 2, 2, 2, 20, 16, 16};
+  Prepared p;
+  prepare(c, p);
+  float beta[40] = {};
+  p.args.beta = TensorView(beta, DType::F32, {1, 2, 20});
+  std::string error;
+  const Kernel *kernel = getKernel(p.spec, p.options, error);
+  ASSERT_NE(kernel, nullptr) << error;
+  EXPECT_EQ(kernel->run(p.args), "beta: the 'none' decay takes no beta");
+}
+
+TEST(DeltaArguments, NormalizedDeltaIsRejected) {
+  AttentionSpec spec;
+  spec.decay = DecayKind::GatedDelta;
+  spec.normalized = true;
+  spec.keyDim = spec.valueDim = 16;
+  std::string error;
+  EXPECT_EQ(Kernel::compile(spec, CompileOptions(), &error), nullptr);
+  EXPECT_EQ(error,
+            "the normalized form is not defined for the 'gated_delta' rule");
+}
 
 } // namespace
