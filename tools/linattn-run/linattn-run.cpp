@@ -141,6 +141,12 @@ static cl::opt<std::string>
                               "cache"),
                      cl::init(""), cl::cat(cat));
 
+static cl::opt<bool> compareDefault(
+    "compare-default",
+    cl::desc("With --bench and a tune mode: also time the default "
+             "configuration, interleaved with the tuned one"),
+    cl::cat(cat));
+
 static int fail(const std::string &msg) {
   llvm::errs() << "linattn-run: error: " << msg << "\n";
   return 1;
@@ -577,6 +583,40 @@ int main(int argc, char **argv) {
         refSec * 1e3);
     if (!ok)
       status = 2;
+  }
+  if (bench && compareDefault && tuneMode != TuneMode::Off) {
+    // Interleaved, so that load from other processes hits both alike.
+    std::unique_ptr<Kernel> base = Kernel::compile(spec, options, &error);
+    if (!base)
+      return fail(error);
+    for (int i = 0; i < warmup; ++i) {
+      kernel->run(args);
+      base->run(args);
+    }
+    std::vector<double> tuned, dflt;
+    auto time = [&](const Kernel &k, std::vector<double> &out) {
+      auto start = std::chrono::steady_clock::now();
+      k.run(args);
+      out.push_back(std::chrono::duration<double, std::milli>(
+                        std::chrono::steady_clock::now() - start)
+                        .count());
+    };
+    for (int i = 0; i < std::max(reps.getValue(), 1); ++i) {
+      time(*kernel, tuned);
+      time(*base, dflt);
+    }
+    std::sort(tuned.begin(), tuned.end());
+    std::sort(dflt.begin(), dflt.end());
+    double mt = tuned[tuned.size() / 2], md = dflt[dflt.size() / 2];
+    llvm::outs() << llvm::format(
+        "compare: tuned (C=%lld tile=%lldx%lld sub=%lld) median %.3f ms, "
+        "default (C=%lld tile=%lldx%lld) median %.3f ms, default/tuned "
+        "%.3f over %d interleaved runs\n",
+        (long long)kernel->options().chunkSize,
+        (long long)kernel->options().tileM, (long long)kernel->options().tileN,
+        (long long)kernel->options().subChunkSize, mt,
+        (long long)base->options().chunkSize, (long long)base->options().tileM,
+        (long long)base->options().tileN, md, md / mt, (int)tuned.size());
   }
   if (bench) {
     for (int i = 0; i < warmup; ++i)
