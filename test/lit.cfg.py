@@ -17,6 +17,12 @@ config.excludes = ["Unit", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
+# Caches: never the user's; kernels shared in memory only unless a test asks
+# for the disk cache (with its own LINATTN_CACHE_DIR).
+config.environment["LINATTN_CACHE_DIR"] = os.path.join(
+    config.test_exec_root, "linattn-cache")
+config.environment["LINATTN_KERNEL_CACHE"] = "memory"
+config.environment.pop("LINATTN_TUNE", None)
 
 tool_dirs = [config.linattn_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(

@@ -19,6 +19,8 @@
 
 #include "linattn/Runtime/Npy.h"
 
+#include "KernelCache.h"
+
 #include "linattn/Dialect/LinAttn/IR/LinAttnOps.h"
 #include "linattn/InitAll.h"
 #include "linattn/Transforms/Passes.h"
@@ -273,8 +275,9 @@ public:
   CompileOptions options;
   std::string source;
   double seconds = 0;
-  std::unique_ptr<llvm::TargetMachine> optimizerTM;
-  std::unique_ptr<mlir::ExecutionEngine> engine;
+  /// Shared with other kernels of the same source and options.
+  std::shared_ptr<detail::CompiledCode> code;
+  CodeOrigin origin = CodeOrigin::Compiled;
   void (*entry)(void **) = nullptr;
   Signature sig;
 };
@@ -349,6 +352,17 @@ std::unique_ptr<Kernel> Kernel::compile(const AttentionSpec &spec,
   impl->options = options;
   impl->sig = signatureOf(spec);
   impl->source = kernelSource(spec, options);
+  auto finish = [&]() {
+    impl->entry = impl->code->entry;
+    impl->seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
+    return std::unique_ptr<Kernel>(new Kernel(std::move(impl)));
+  };
+  std::string cacheKey = detail::kernelCodeKey(impl->source, options);
+  if ((impl->code = detail::findKernelCode(cacheKey, impl->origin)))
+    return finish();
+  impl->code = std::make_shared<detail::CompiledCode>();
 
   mlir::DialectRegistry registry;
   mlir::linattn::registerAllDialects(registry);
@@ -392,36 +406,36 @@ std::unique_ptr<Kernel> Kernel::compile(const AttentionSpec &spec,
   if (!optTM)
     return fail("cannot create the host target machine: " +
                 llvm::toString(optTM.takeError()));
-  impl->optimizerTM = std::move(*optTM);
+  impl->code->optimizerTM = std::move(*optTM);
   auto tm = tmBuilder->createTargetMachine();
   if (!tm)
     return fail("cannot create the host target machine: " +
                 llvm::toString(tm.takeError()));
-  auto transformer = mlir::makeOptimizingTransformer(options.optLevel, 0,
-                                                     impl->optimizerTM.get());
+  auto transformer = mlir::makeOptimizingTransformer(
+      options.optLevel, 0, impl->code->optimizerTM.get());
   mlir::ExecutionEngineOptions eeOptions;
   eeOptions.transformer = transformer;
   eeOptions.jitCodeGenOptLevel = cgLevel;
   eeOptions.enableGDBNotificationListener = false;
   // The perf jitdump listener writes files and crashed in concurrent runs.
   eeOptions.enablePerfNotificationListener = false;
+  eeOptions.enableObjectDump = detail::kernelDiskCacheEnabled();
   auto engine =
       mlir::ExecutionEngine::create(*module, eeOptions, std::move(tm.get()));
   if (!engine)
     return fail("JIT compilation failed: " +
                 llvm::toString(engine.takeError()));
-  impl->engine = std::move(*engine);
+  mlir::ExecutionEngine &ee = *(impl->code->engine = std::move(*engine));
   // Run the module's initializers now, so the JIT materializes its platform
   // support here rather than lazily in the destructor.
-  impl->engine->initialize();
-  auto fn = impl->engine->lookupPacked("_mlir_ciface_linattn_head");
+  ee.initialize();
+  auto fn = ee.lookupPacked("_mlir_ciface_linattn_head");
   if (!fn)
     return fail("JIT lookup failed: " + llvm::toString(fn.takeError()));
-  impl->entry = *fn;
-  impl->seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-          .count();
-  return std::unique_ptr<Kernel>(new Kernel(std::move(impl)));
+  impl->code->entry = *fn;
+  detail::noteKernelCompiled();
+  detail::publishKernelCode(cacheKey, impl->code);
+  return finish();
 }
 
 Kernel::Kernel(std::unique_ptr<KernelImpl> impl) : impl(std::move(impl)) {}
@@ -432,6 +446,8 @@ const AttentionSpec &Kernel::spec() const { return impl->spec; }
 const CompileOptions &Kernel::options() const { return impl->options; }
 const std::string &Kernel::sourceIR() const { return impl->source; }
 double Kernel::compileSeconds() const { return impl->seconds; }
+CodeOrigin Kernel::codeOrigin() const { return impl->origin; }
+bool Kernel::fromCache() const { return impl->origin != CodeOrigin::Compiled; }
 
 //===----------------------------------------------------------------------===//
 // Running

@@ -21,6 +21,7 @@
 #include "linattn/Runtime/GPUCompile.h"
 #include "linattn/Runtime/Npy.h"
 #include "linattn/Runtime/Runtime.h"
+#include "linattn/Runtime/Tuning.h"
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
@@ -126,6 +127,43 @@ static cl::opt<int64_t> blockV("block-v",
                                cl::init(32), cl::cat(cat));
 static cl::opt<int64_t> warps("warps", cl::desc("GPU warps per thread block"),
                               cl::init(4), cl::cat(cat));
+// Tuning and caches.
+static cl::opt<bool> tuneFlag("tune",
+                              cl::desc("Tune for this shape now and store the "
+                                       "result (same as --tune-mode=force)"),
+                              cl::cat(cat));
+static cl::opt<std::string>
+    tuneModeFlag("tune-mode",
+                 cl::desc("off|use-only|tune-if-missing|force (default: "
+                          "$LINATTN_TUNE, else off)"),
+                 cl::init(""), cl::cat(cat));
+static cl::opt<double> tuneBudget("tune-budget",
+                                  cl::desc("Tuning budget in seconds"),
+                                  cl::init(30), cl::cat(cat));
+static cl::opt<int> tuneThreads("tune-threads",
+                                cl::desc("Threads of the tuning runs"),
+                                cl::init(1), cl::cat(cat));
+static cl::opt<bool> quiet("quiet", cl::desc("No tuning progress output"),
+                           cl::cat(cat));
+static cl::opt<bool> verbose("verbose",
+                             cl::desc("Tuning progress even when stderr is "
+                                      "not a terminal"),
+                             cl::cat(cat));
+static cl::opt<std::string>
+    exportTuningFlag("export-tuning",
+                     cl::desc("Write the tuning cache's entries to FILE"),
+                     cl::init(""), cl::cat(cat));
+static cl::opt<std::string>
+    importTuningFlag("import-tuning",
+                     cl::desc("Merge the tuning results in FILE into the "
+                              "cache"),
+                     cl::init(""), cl::cat(cat));
+
+static cl::opt<bool> compareDefault(
+    "compare-default",
+    cl::desc("With --bench and a tune mode: also time the default "
+             "configuration, interleaved with the tuned one"),
+    cl::cat(cat));
 
 static int fail(const std::string &msg) {
   llvm::errs() << "linattn-run: error: " << msg << "\n";
@@ -249,6 +287,43 @@ int main(int argc, char **argv) {
       argc, argv,
       "linattn-run: compile a linear-attention spec for this CPU and run it "
       "on .npy tensors\n");
+
+  if (!importTuningFlag.empty()) {
+    int n = 0;
+    if (std::string e = importTuning(importTuningFlag, "", &n); !e.empty())
+      return fail(e);
+    llvm::outs() << "imported " << n << " tuning result(s) from "
+                 << importTuningFlag << "\n";
+  }
+  if (!exportTuningFlag.empty()) {
+    int n = 0;
+    if (std::string e = exportTuning(exportTuningFlag, "", &n); !e.empty())
+      return fail(e);
+    llvm::outs() << "exported " << n << " tuning result(s) to "
+                 << exportTuningFlag << "\n";
+  }
+  if ((!importTuningFlag.empty() || !exportTuningFlag.empty()) &&
+      specFile.empty() && randomDims.empty() && inputs.empty())
+    return 0;
+
+  TuneMode tuneMode = tuneModeFromEnvironment(TuneMode::Off);
+  if (!tuneModeFlag.empty()) {
+    auto m = parseTuneMode(tuneModeFlag);
+    if (!m)
+      return fail("unknown --tune-mode '" + tuneModeFlag +
+                  "' (off, use-only, tune-if-missing, force)");
+    tuneMode = *m;
+  }
+  if (tuneFlag)
+    tuneMode = TuneMode::Force;
+  if (tuneMode != TuneMode::Off &&
+      (chunkSize || subChunkSize || tileM || tileN || vectorWidth))
+    return fail(std::string("--tune-mode=") + tuneModeName(tuneMode) +
+                " picks the chunk and tile sizes; drop --chunk-size, "
+                "--sub-chunk-size, --tile-m, --tile-n and --vector-width");
+  if (!(tuneBudget > 0))
+    return fail("--tune-budget must be positive, got " +
+                std::to_string(tuneBudget.getValue()));
 
   AttentionSpec spec;
   CompileOptions options;
@@ -403,12 +478,54 @@ int main(int argc, char **argv) {
 
   // Kernel.
   std::string error;
-  std::unique_ptr<Kernel> kernel = Kernel::compile(spec, options, &error);
+  std::unique_ptr<Kernel> kernel;
+  auto processStart = std::chrono::steady_clock::now();
+  if (tuneMode == TuneMode::Off) {
+    kernel = Kernel::compile(spec, options, &error);
+  } else {
+    const ref::Tensor &q0 = in["q"].logical;
+    ProblemShape shape;
+    shape.batch =
+        offsets ? static_cast<int64_t>(offsets->size()) - 1 : q0.dim(0);
+    shape.heads =
+        std::max({q0.dim(1), in["k"].logical.dim(1), in["v"].logical.dim(1)});
+    shape.seqLen =
+        offsets ? q0.dim(2) / std::max<int64_t>(shape.batch, 1) : q0.dim(2);
+    TuneOptions to;
+    to.budgetSeconds = tuneBudget;
+    to.numThreads = tuneThreads;
+    to.seed = seed;
+    to.verbosity = quiet     ? Verbosity::Quiet
+                   : verbose ? Verbosity::Verbose
+                             : Verbosity::Auto;
+    TuneResult tr;
+    kernel = compileTuned(spec, shape, tuneMode, to, &error, &tr);
+    if (kernel)
+      llvm::outs() << "tuning (" << tuneModeName(tuneMode) << ", "
+                   << shapeClass(shape) << "): "
+                   << (tr.fromCache ? "cached result"
+                       : tr.tried
+                           ? "tuned in " +
+                                 std::to_string(tr.seconds).substr(0, 5) +
+                                 " s, " + std::to_string(tr.tried) +
+                                 " candidates"
+                           : "defaults (no cached result)")
+                   << "\n";
+  }
   if (!kernel)
     return fail(error);
+  double readySeconds = std::chrono::duration<double>(
+                            std::chrono::steady_clock::now() - processStart)
+                            .count();
   if (printIR)
     llvm::outs() << kernel->sourceIR();
-  llvm::outs() << "compiled for " << hostDescription() << " in "
+  KernelCacheStats stats = kernelCacheStats();
+  llvm::outs() << "kernel cache: " << stats.compiled << " compiled, "
+               << stats.diskHits << " loaded from disk, " << stats.memoryHits
+               << " shared in memory; ready in "
+               << llvm::format("%.3f", readySeconds) << " s\n";
+  llvm::outs() << (kernel->fromCache() ? "loaded for " : "compiled for ")
+               << hostDescription() << " in "
                << llvm::format("%.2f", kernel->compileSeconds())
                << " s (C = " << kernel->options().chunkSize
                << ", tile = " << kernel->options().tileM << "x"
@@ -520,6 +637,40 @@ int main(int argc, char **argv) {
         refSec * 1e3);
     if (!ok)
       status = 2;
+  }
+  if (bench && compareDefault && tuneMode != TuneMode::Off) {
+    // Interleaved, so that load from other processes hits both alike.
+    std::unique_ptr<Kernel> base = Kernel::compile(spec, options, &error);
+    if (!base)
+      return fail(error);
+    for (int i = 0; i < warmup; ++i) {
+      kernel->run(args);
+      base->run(args);
+    }
+    std::vector<double> tuned, dflt;
+    auto time = [&](const Kernel &k, std::vector<double> &out) {
+      auto start = std::chrono::steady_clock::now();
+      k.run(args);
+      out.push_back(std::chrono::duration<double, std::milli>(
+                        std::chrono::steady_clock::now() - start)
+                        .count());
+    };
+    for (int i = 0; i < std::max(reps.getValue(), 1); ++i) {
+      time(*kernel, tuned);
+      time(*base, dflt);
+    }
+    std::sort(tuned.begin(), tuned.end());
+    std::sort(dflt.begin(), dflt.end());
+    double mt = tuned[tuned.size() / 2], md = dflt[dflt.size() / 2];
+    llvm::outs() << llvm::format(
+        "compare: tuned (C=%lld tile=%lldx%lld sub=%lld) median %.3f ms, "
+        "default (C=%lld tile=%lldx%lld) median %.3f ms, default/tuned "
+        "%.3f over %d interleaved runs\n",
+        (long long)kernel->options().chunkSize,
+        (long long)kernel->options().tileM, (long long)kernel->options().tileN,
+        (long long)kernel->options().subChunkSize, mt,
+        (long long)base->options().chunkSize, (long long)base->options().tileM,
+        (long long)base->options().tileN, md, md / mt, (int)tuned.size());
   }
   if (bench) {
     for (int i = 0; i < warmup; ++i)

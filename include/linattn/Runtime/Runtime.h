@@ -144,6 +144,13 @@ struct Arguments {
 
 class KernelImpl;
 
+/// Where a kernel's machine code came from (see Tuning.h, kernel cache).
+enum class CodeOrigin {
+  Compiled,    ///< Compiled by this compile() call.
+  MemoryCache, ///< Shared with a live kernel of the same source and options.
+  DiskCache    ///< Loaded from an object file of an earlier process.
+};
+
 /// A compiled kernel. Thread-safe: run() may be called concurrently. Destroy
 /// kernels before main() returns (not from static destructors: the JIT
 /// engine needs LLVM's own static data, which may be gone by then).
@@ -166,8 +173,11 @@ public:
   const CompileOptions &options() const;
   /// The kernel's linattn IR before lowering (for inspection).
   const std::string &sourceIR() const;
-  /// Seconds spent compiling (passes + LLVM).
+  /// Seconds compile() took (passes + LLVM, or the cache lookup).
   double compileSeconds() const;
+  /// Where the code came from; fromCache() is true unless it was compiled.
+  CodeOrigin codeOrigin() const;
+  bool fromCache() const;
 
 private:
   explicit Kernel(std::unique_ptr<KernelImpl> impl);
