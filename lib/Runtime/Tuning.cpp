@@ -278,7 +278,7 @@ void makeProblem(const AttentionSpec &s, int64_t B, int64_t H, int64_t T,
     logical = toLogical(a, swap);
     p.arrays[name] = std::move(a);
   };
-  std::optional<ref::Tensor> q, k, v, gate, s0, z0;
+  std::optional<ref::Tensor> q, k, v, gate, beta, s0, z0;
   put("q", r.q, s.dtype, p.bthd, q);
   put("k", r.k, s.dtype, p.bthd, k);
   put("v", r.v, s.dtype, p.bthd, v);
@@ -288,6 +288,9 @@ void makeProblem(const AttentionSpec &s, int64_t B, int64_t H, int64_t T,
     put("gate", *r.gate,
         s.decay == DecayKind::Constant ? stateType : s.gateDType,
         p.bthd && r.gate->shape.size() >= 3, gate);
+  // Delta rules: beta in (0, 1), as linattn-run --random draws it.
+  if (r.beta)
+    put("beta", *r.beta, stateType, p.bthd, beta);
   if (r.initialState)
     put("initial_state", *r.initialState, stateType, false, s0);
   if (r.initialNormalizer)
@@ -312,6 +315,8 @@ void makeProblem(const AttentionSpec &s, int64_t B, int64_t H, int64_t T,
                  : ref::logDecaySchedule(*s.schedule, H, s.layer, s.numLayers);
     p.logical.gate = g;
   }
+  if (beta)
+    p.logical.beta = *beta;
   if (s0)
     p.logical.initialState = *s0;
   if (z0)
@@ -340,6 +345,8 @@ void makeProblem(const AttentionSpec &s, int64_t B, int64_t H, int64_t T,
   if (p.arrays.count("gate"))
     a.gate = viewOf(p.arrays["gate"],
                     s.decay == DecayKind::Constant ? stateType : s.gateDType);
+  if (p.arrays.count("beta"))
+    a.beta = viewOf(p.arrays["beta"], stateType);
   if (p.arrays.count("initial_state"))
     a.initialState = viewOf(p.arrays["initial_state"], stateType);
   if (p.arrays.count("initial_normalizer"))

@@ -1,0 +1,21 @@
+// REQUIRES: ptxas
+// Every generated GPU kernel variant, for every supported chip, assembles
+// with the CUDA toolkit's ptxas without register spills.
+// RUN: rm -rf %t && %S/../../GPU/check-ptx.sh %t linattn-run %ptxas | FileCheck %s
+// CHECK-NOT: FAIL
+// CHECK-NOT: SPILL
+// CHECK: 32 kernels assembled
+
+// The manifest describes the kernel for the launchers (docs/gpu-kernel-abi.md).
+// RUN: linattn-run --emit-aot=%t/m --name=k --chip=sm_90 --decay=scalar --dtype=bf16 --layout=bthd --dk=128 --dv=128 | FileCheck %s --check-prefix=EMIT
+// RUN: FileCheck %s --check-prefix=JSON < %t/m/k.json
+// EMIT: wrote {{.*}}/k.ptx and .json (sm_90, 128 threads, block-v 32, 48640 bytes of shared memory)
+// JSON-DAG: "format": "linattn-aot"
+// JSON-DAG: "entry": "linattn_fwd"
+// JSON-DAG: "ptx": "k.ptx"
+// JSON-DAG: "decay": "scalar"
+// JSON-DAG: "shared_bytes": 48640
+
+// f32 specs are rejected with a clear error.
+// RUN: not linattn-run --emit-aot=%t/bad --dtype=f32 2>&1 | FileCheck %s --check-prefix=BAD
+// BAD: linattn-run: error: spec.dtype: GPU kernels take bf16 or f16 inputs, got f32
