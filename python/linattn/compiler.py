@@ -211,6 +211,8 @@ def compile(spec: Spec, options: Optional[CompileOptions] = None,
 
     options = dataclasses.replace(options or CompileOptions(),
                                   **option_overrides)
+    if spec.gate_dtype is None:  # same kernel as an explicit float32
+        spec = spec.replace(gate_dtype="float32")
     key = (spec, options)
     with _cache_lock:
         kernel = _cache.get(key)

@@ -18,7 +18,7 @@ from typing import Optional
 import numpy as np
 
 from .compiler import CompileOptions, Spec, compile
-from .runtime import _is_torch, resolve_spec
+from .runtime import _is_torch, check_tensor, resolve_spec
 
 
 def attention(spec: Spec, q, k, v, gate=None, beta=None, initial_state=None,
@@ -27,6 +27,9 @@ def attention(spec: Spec, q, k, v, gate=None, beta=None, initial_state=None,
               **option_overrides):
     """Runs any spec: fills its dims/dtypes from the tensors, compiles it (or
     takes the cached kernel) and calls it. Returns ``(o, final_state)``."""
+    for name, x in (("q", q), ("k", k), ("v", v), ("gate", gate),
+                    ("beta", beta)):
+        check_tensor(name, x)
     spec = resolve_spec(spec, q, v, gate)
     kernel = compile(spec, options, **option_overrides)
     return kernel(q, k, v, gate=gate, beta=beta, initial_state=initial_state,

@@ -46,11 +46,28 @@ def _is_bf16_numpy(x) -> bool:
     return isinstance(x, np.ndarray) and x.dtype.name == "bfloat16"
 
 
-def array_dtype(x) -> str:
-    """Canonical dtype name of an array or tensor."""
-    if isinstance(x, np.ndarray):
-        return dtype_name(x.dtype.name)
-    return dtype_name(getattr(x, "dtype", None))
+def array_dtype(name: str, x) -> str:
+    """Canonical dtype name of tensor ``name``; TypeError if unsupported."""
+    dt = x.dtype.name if isinstance(x, np.ndarray) else getattr(x, "dtype",
+                                                                None)
+    if dt is None and hasattr(x, "__dlpack__"):
+        dt = np.from_dlpack(x).dtype.name
+    try:
+        return dtype_name(dt)
+    except ValueError:
+        raise TypeError(f"linattn: tensor '{name}' has dtype "
+                        f"{str(dt).replace('torch.', '')}; expected float32, "
+                        "float64, float16 or bfloat16") from None
+
+
+def check_tensor(name: str, x) -> None:
+    """TypeError unless ``x`` is an array/tensor; ValueError if not on CPU."""
+    if x is None or isinstance(x, np.ndarray):
+        return
+    if not hasattr(x, "__dlpack__") or not hasattr(x, "shape"):
+        raise TypeError(f"linattn: '{name}' must be a NumPy array or a "
+                        f"DLPack tensor, got {type(x).__name__}")
+    _check_device(name, x)
 
 
 def _check_device(name: str, x) -> None:
@@ -253,10 +270,10 @@ def resolve_spec(spec: Spec, q, v, gate=None) -> Spec:
     if spec.value_dim is None:
         changes["value_dim"] = int(v.shape[-1])
     if spec.dtype is None:
-        changes["dtype"] = array_dtype(q)
+        changes["dtype"] = array_dtype("q", q)
     if spec.gate_dtype is None and gate is not None and \
             spec.decay in ("scalar", "vector", "gated_delta"):
-        changes["gate_dtype"] = array_dtype(gate)
+        changes["gate_dtype"] = array_dtype("gate", gate)
     return spec.replace(**changes) if changes else spec
 
 
