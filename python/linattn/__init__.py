@@ -21,7 +21,7 @@ from .ops import (attention, chunk_delta_rule, chunk_gated_delta_rule,
                   fused_recurrent_gated_delta_rule, fused_recurrent_gla,
                   fused_recurrent_linear_attn, fused_recurrent_retention,
                   fused_recurrent_simple_gla, l2norm)
-from .runtime import Kernel, stats
+from .runtime import Kernel, get_num_threads, set_num_threads, stats
 
 __version__ = "0.1.0"
 
@@ -43,6 +43,6 @@ __all__ = [
     "chunk_simple_gla", "clear_cache", "compile", "fused_recurrent_delta_rule",
     "fused_recurrent_gated_delta_rule", "fused_recurrent_gla",
     "fused_recurrent_linear_attn", "fused_recurrent_retention",
-    "fused_recurrent_simple_gla", "host_description", "l2norm", "reference",
-    "stats",
+    "fused_recurrent_simple_gla", "get_num_threads", "host_description",
+    "l2norm", "reference", "set_num_threads", "stats",
 ]

@@ -23,7 +23,8 @@ from .runtime import _is_torch, check_tensor, resolve_spec
 
 def attention(spec: Spec, q, k, v, gate=None, beta=None, initial_state=None,
               output_final_state: bool = False, cu_seqlens=None,
-              num_threads: int = 0, options: Optional[CompileOptions] = None,
+              num_threads: Optional[int] = None,
+              options: Optional[CompileOptions] = None,
               **option_overrides):
     """Runs any spec: fills its dims/dtypes from the tensors, compiles it (or
     takes the cached kernel) and calls it. Returns ``(o, final_state)``."""

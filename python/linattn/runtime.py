@@ -33,6 +33,21 @@ def stats() -> dict:
         return dict(_stats)
 
 
+_num_threads = 0
+
+
+def set_num_threads(n: int) -> None:
+    """Default thread count of kernel calls (0: all hardware threads)."""
+    global _num_threads
+    if int(n) != n or n < 0:
+        raise ValueError(f"linattn: num_threads must be >= 0, got {n!r}")
+    _num_threads = int(n)
+
+
+def get_num_threads() -> int:
+    return _num_threads
+
+
 def _count(key: str) -> None:
     with _stats_lock:
         _stats[key] += 1
@@ -190,7 +205,8 @@ class Kernel:
 
     def __call__(self, q, k, v, gate=None, beta=None, initial_state=None,
                  output_final_state: bool = False, cu_seqlens=None,
-                 num_threads: int = 0, check_gate_values: bool = True):
+                 num_threads: Optional[int] = None,
+                 check_gate_values: bool = True):
         """Runs the kernel; returns ``(o, final_state)``.
 
         ``final_state`` is None unless ``output_final_state``; for a
@@ -251,7 +267,8 @@ class Kernel:
             initial_state=s0_in, initial_normalizer=z0_in,
             final_state=None if st is None else _as_output(st),
             final_normalizer=None if zt is None else _as_output(zt),
-            offsets=offsets, num_threads=num_threads,
+            offsets=offsets,
+            num_threads=_num_threads if num_threads is None else num_threads,
             check_gate_values=check_gate_values)
         _count("runs")
         o = _from_numpy_like(q, o)
@@ -277,4 +294,5 @@ def resolve_spec(spec: Spec, q, v, gate=None) -> Spec:
     return spec.replace(**changes) if changes else spec
 
 
-__all__ = ["Kernel", "stats", "resolve_spec", "RUNTIME_DTYPE"]
+__all__ = ["Kernel", "stats", "resolve_spec", "set_num_threads",
+           "get_num_threads"]
