@@ -235,7 +235,12 @@ def cache_info() -> dict:
         return {"kernels": len(_cache), "compilations": _compile_count}
 
 
+#: attention()'s fast path: (spec, tensor dims/dtypes, options) -> Kernel.
+call_cache: dict = {}
+
+
 def clear_cache() -> None:
     """Drops every cached kernel (kernels still referenced stay usable)."""
     with _cache_lock:
         _cache.clear()
+        call_cache.clear()

@@ -17,7 +17,9 @@ from typing import Optional
 
 import numpy as np
 
-from .compiler import CompileOptions, Spec, compile
+import functools
+
+from .compiler import CompileOptions, Spec, call_cache, compile
 from .runtime import _is_torch, check_tensor, resolve_spec
 
 
@@ -28,11 +30,23 @@ def attention(spec: Spec, q, k, v, gate=None, beta=None, initial_state=None,
               **option_overrides):
     """Runs any spec: fills its dims/dtypes from the tensors, compiles it (or
     takes the cached kernel) and calls it. Returns ``(o, final_state)``."""
-    for name, x in (("q", q), ("k", k), ("v", v), ("gate", gate),
-                    ("beta", beta)):
-        check_tensor(name, x)
-    spec = resolve_spec(spec, q, v, gate)
-    kernel = compile(spec, options, **option_overrides)
+    # Fast path: the kernel of an earlier call with the same spec, head dims,
+    # dtypes and options (the tensors are still checked by the kernel call).
+    try:
+        key = (spec, type(q), q.dtype, q.shape[-1], v.shape[-1],
+               None if gate is None else gate.dtype, options,
+               tuple(sorted(option_overrides.items())))
+        kernel = call_cache.get(key)
+    except (AttributeError, IndexError, TypeError):
+        key = kernel = None
+    if kernel is None:
+        for name, x in (("q", q), ("k", k), ("v", v), ("gate", gate),
+                        ("beta", beta)):
+            check_tensor(name, x)
+        kernel = compile(resolve_spec(spec, q, v, gate), options,
+                         **option_overrides)
+        if key is not None:
+            call_cache[key] = kernel
     return kernel(q, k, v, gate=gate, beta=beta, initial_state=initial_state,
                   output_final_state=output_final_state,
                   cu_seqlens=cu_seqlens, num_threads=num_threads)
@@ -40,6 +54,13 @@ def attention(spec: Spec, q, k, v, gate=None, beta=None, initial_state=None,
 
 def _layout(head_first: bool) -> str:
     return "bhtd" if head_first else "bthd"
+
+
+@functools.lru_cache(maxsize=256)
+def _spec(**fields) -> Spec:
+    """Spec construction validates every field; the FLA functions ask for the
+    same few specs over and over."""
+    return Spec(**fields)
 
 
 def _run(spec, q, k, v, gate, beta, initial_state, output_final_state,
@@ -59,7 +80,7 @@ def chunk_simple_gla(q, k, v, g=None, g_gamma=None, scale=None,
         raise ValueError("linattn: give g or g_gamma, not both")
     decay = "scalar" if g is not None else (
         "constant" if g_gamma is not None else "none")
-    spec = Spec(decay=decay, scale=scale, layout=_layout(head_first))
+    spec = _spec(decay=decay, scale=scale, layout=_layout(head_first))
     return _run(spec, q, k, v, g if g is not None else g_gamma, None,
                 initial_state, output_final_state, cu_seqlens, chunk_size)
 
@@ -68,7 +89,7 @@ def chunk_gla(q, k, v, g, scale=None, initial_state=None,
               output_final_state=False, cu_seqlens=None, head_first=False,
               chunk_size=64):
     """Gated linear attention: ``g`` [B, T, H, K] per-key log-gates."""
-    spec = Spec(decay="vector", scale=scale, layout=_layout(head_first))
+    spec = _spec(decay="vector", scale=scale, layout=_layout(head_first))
     return _run(spec, q, k, v, g, None, initial_state, output_final_state,
                 cu_seqlens, chunk_size)
 
@@ -78,7 +99,7 @@ def chunk_linear_attn(q, k, v, scale=None, initial_state=None,
                       cu_seqlens=None, head_first=False, chunk_size=64):
     """Plain causal linear attention. ``normalize`` (FLA's default True)
     divides by scale * q . cumsum(k) + 1e-10."""
-    spec = Spec(decay="none", scale=scale, normalized=bool(normalize),
+    spec = _spec(decay="none", scale=scale, normalized=bool(normalize),
                 layout=_layout(head_first))
     o, final = _run(spec, q, k, v, None, None, initial_state,
                     output_final_state, cu_seqlens, chunk_size)
@@ -91,7 +112,7 @@ def chunk_retention(q, k, v, scale=None, initial_state=None,
                     output_final_state=False, cu_seqlens=None,
                     head_first=False, chunk_size=64):
     """RetNet: constant per-head decay 1 - 2^(-5-h)."""
-    spec = Spec(decay="constant", schedule="retnet", scale=scale,
+    spec = _spec(decay="constant", schedule="retnet", scale=scale,
                 layout=_layout(head_first))
     return _run(spec, q, k, v, None, None, initial_state, output_final_state,
                 cu_seqlens, chunk_size)
@@ -102,7 +123,7 @@ def chunk_lightning_attn(q, k, v, layer_idx, num_layers, scale=None,
                          cu_seqlens=None, head_first=False, chunk_size=64):
     """Lightning attention as FLA implements it: constant per-head decay
     exp(-(8h/H)(1 - layer_idx/num_layers)) (the "transnormer" schedule)."""
-    spec = Spec(decay="constant", schedule="transnormer", layer=layer_idx,
+    spec = _spec(decay="constant", schedule="transnormer", layer=layer_idx,
                 num_layers=num_layers, scale=scale,
                 layout=_layout(head_first))
     return _run(spec, q, k, v, None, None, initial_state, output_final_state,
@@ -129,7 +150,7 @@ def chunk_delta_rule(q, k, v, beta, scale=None, initial_state=None,
     L2-normalized (``use_qk_l2norm_in_kernel`` does it here)."""
     if use_qk_l2norm_in_kernel:
         q, k = l2norm(q), l2norm(k)
-    spec = Spec(decay="delta", scale=scale, layout=_layout(head_first))
+    spec = _spec(decay="delta", scale=scale, layout=_layout(head_first))
     return _run(spec, q, k, v, None, beta, initial_state, output_final_state,
                 cu_seqlens, chunk_size)
 
@@ -141,7 +162,7 @@ def chunk_gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None,
     """Gated DeltaNet: ``g`` [B, T, H] log-gates and ``beta`` [B, T, H]."""
     if use_qk_l2norm_in_kernel:
         q, k = l2norm(q), l2norm(k)
-    spec = Spec(decay="gated_delta", scale=scale, layout=_layout(head_first))
+    spec = _spec(decay="gated_delta", scale=scale, layout=_layout(head_first))
     return _run(spec, q, k, v, g, beta, initial_state, output_final_state,
                 cu_seqlens, chunk_size)
 

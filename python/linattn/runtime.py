@@ -27,8 +27,9 @@ _stats = {"input_copies": 0, "runs": 0}
 
 
 def stats() -> dict:
-    """Counters: ``runs`` (kernel calls) and ``input_copies`` (inputs that
-    had to be copied because their innermost dim was not contiguous)."""
+    """Counters: ``runs`` (kernel calls; approximate under threads) and
+    ``input_copies`` (inputs copied because their innermost dim was not
+    contiguous)."""
     with _stats_lock:
         return dict(_stats)
 
@@ -53,12 +54,14 @@ def _count(key: str) -> None:
         _stats[key] += 1
 
 
+def _count_run() -> None:
+    # A lock per call would cost more than the counter is worth; += on a
+    # dict entry may drop a count under threads, which only `runs` risks.
+    _stats["runs"] += 1
+
+
 def _is_torch(x) -> bool:
     return type(x).__module__.split(".")[0] == "torch"
-
-
-def _is_bf16_numpy(x) -> bool:
-    return isinstance(x, np.ndarray) and x.dtype.name == "bfloat16"
 
 
 def array_dtype(name: str, x) -> str:
@@ -102,13 +105,18 @@ def as_input(name: str, x) -> Any:
     """The object to hand to the C++ runtime for input ``name``."""
     if x is None:
         return None
-    if isinstance(x, np.ndarray):
-        if x.size > 1 and (x.ndim == 0 or any(s < 0 for s in x.strides) or
-                           (x.shape[-1] > 1 and x.strides[-1] != x.itemsize)):
+    if type(x) is np.ndarray or isinstance(x, np.ndarray):
+        strides = x.strides
+        if x.ndim and x.size > 1 and (
+                (strides[-1] != x.itemsize and x.shape[-1] > 1) or
+                min(strides) < 0):
             x = np.ascontiguousarray(x)
             _count("input_copies")
         # NumPy has no DLPack code for ml_dtypes.bfloat16: pass the bits.
-        return x.view(np.uint16) if _is_bf16_numpy(x) else x
+        # (dtype.kind is cheap; dtype.name is not.)
+        if x.dtype.kind == "V" and x.dtype.name == "bfloat16":
+            return x.view(np.uint16)
+        return x
     if _is_torch(x):
         _check_device(name, x)
         if x.requires_grad:
@@ -148,13 +156,16 @@ def empty_like_lib(like, shape: Sequence[int], dtype: str):
 
 
 def _as_output(x):
-    return x.view(np.uint16) if _is_bf16_numpy(x) else x
+    if type(x) is np.ndarray and x.dtype.kind == "V" and \
+            x.dtype.name == "bfloat16":
+        return x.view(np.uint16)
+    return x
 
 
 def _from_numpy_like(like, x):
     """Returns NumPy result ``x`` in ``like``'s library when that is another
     DLPack library with a ``from_dlpack``."""
-    if isinstance(like, np.ndarray) or _is_torch(like):
+    if x is None or isinstance(like, np.ndarray) or _is_torch(like):
         return x
     lib = sys.modules.get(type(like).__module__.split(".")[0])
     convert = getattr(lib, "from_dlpack", None)
@@ -176,10 +187,6 @@ def _offsets(cu_seqlens) -> Optional[list]:
         raise TypeError("linattn: cu_seqlens must be a 1-D integer array, got "
                         f"dtype {arr.dtype} and shape {list(arr.shape)}")
     return [int(i) for i in arr]
-
-
-def _shape(x) -> tuple:
-    return tuple(int(d) for d in x.shape)
 
 
 class Kernel:
@@ -232,15 +239,15 @@ class Kernel:
                 raise ValueError("linattn: a (state, normalizer) pair is only "
                                  "an initial_state of a normalized spec")
             s0, z0 = initial_state
-        q_in, k_in, v_in = (as_input(n, x) for n, x in
-                            (("q", q), ("k", k), ("v", v)))
+        q_in, k_in, v_in = as_input("q", q), as_input("k", k), \
+            as_input("v", v)
         gate_in = as_input("gate", gate)
         beta_in = as_input("beta", beta)
         s0_in = as_input("initial_state", s0)
         z0_in = as_input("initial_normalizer", z0)
         offsets = _offsets(cu_seqlens)
 
-        qs, ks, vs = _shape(q), _shape(k), _shape(v)
+        qs, ks, vs = q.shape, k.shape, v.shape
         for n, s in (("q", qs), ("k", ks), ("v", vs)):
             if len(s) != 4:
                 order = "[B, T, H, D]" if spec.layout == "bthd" \
@@ -270,7 +277,7 @@ class Kernel:
             offsets=offsets,
             num_threads=_num_threads if num_threads is None else num_threads,
             check_gate_values=check_gate_values)
-        _count("runs")
+        _count_run()
         o = _from_numpy_like(q, o)
         final = None
         if output_final_state:
