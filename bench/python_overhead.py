@@ -21,7 +21,6 @@ import time
 import numpy as np
 
 import linattn
-from linattn import _linattn
 
 SHAPES = [  # B, H, T, D, calls
     (1, 1, 16, 16, 3000),

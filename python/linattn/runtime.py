@@ -16,7 +16,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .compiler import RUNTIME_DTYPE, CompileOptions, Spec, dtype_name
+from .compiler import CompileOptions, Spec, dtype_name
 
 _DLPACK_DEVICES = {1: "cpu", 2: "cuda", 3: "cuda_host", 4: "opencl",
                    7: "vulkan", 8: "metal", 9: "vpi", 10: "rocm",
