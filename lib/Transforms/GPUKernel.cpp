@@ -219,8 +219,8 @@ private:
   /// Loads rows [c0, c0 + C) of one head into shared memory, 8 elements
   /// per thread and step; `put(row, col, vec)` stores the vector<8xelt>.
   void stageRows(Value src, Value batch, Value tok0, Value rows, Value head,
-                 Value heads, int64_t dim, int64_t col0Elems, Value col0,
-                 int64_t width, function_ref<void(Value, Value, Value)> put);
+                 Value heads, int64_t dim, Value col0, int64_t width,
+                 function_ref<void(Value, Value, Value)> put);
   Value featureMap(Value vec8, bool isQuery);
   void emitChunk(Value c0, SmallVector<Frag> &state);
   void emitStateIO(SmallVector<Frag> &state, bool load);
@@ -281,8 +281,8 @@ Value KernelEmitter::featureMap(Value vec8, bool isQuery) {
 }
 
 void KernelEmitter::stageRows(Value src, Value batch, Value tok0, Value rows,
-                              Value head, Value heads, int64_t dim,
-                              int64_t /*col0Elems*/, Value col0, int64_t width,
+                              Value head, Value heads, int64_t dim, Value col0,
+                              int64_t width,
                               function_ref<void(Value, Value, Value)> put) {
   int64_t perRow = width / 8, total = cfg.chunk * perRow;
   int64_t steps = (total + cfg.threads() - 1) / cfg.threads();
@@ -333,7 +333,7 @@ void KernelEmitter::emitStateIO(SmallVector<Frag> &state, bool load) {
                                    : add(mul(d, cfg.dv), col);
         off = add(base, off);
         if (load)
-          fr[e] = load ? this->load(mem, off) : fr[e];
+          fr[e] = this->load(mem, off);
         else
           store(fr[e], mem, off);
       }
@@ -355,20 +355,20 @@ void KernelEmitter::emitChunk(Value c0, SmallVector<Frag> &state) {
       b, loc, head, arith::DivUIOp::create(b, loc, heads, headsK));
   Value headV = arith::DivUIOp::create(
       b, loc, head, arith::DivUIOp::create(b, loc, heads, headsV));
-  stageRows(q, batch, tok0, rows, headQ, headsQ, cfg.dk, 0, idx(0), cfg.dk,
+  stageRows(q, batch, tok0, rows, headQ, headsQ, cfg.dk, idx(0), cfg.dk,
             [&](Value row, Value col, Value vec) {
               auto st = vector::StoreOp::create(b, loc, featureMap(vec, true),
                                                 qs, ValueRange{row, col});
               st.setAlignment(16);
             });
-  stageRows(k, batch, tok0, rows, headK, headsK, cfg.dk, 0, idx(0), cfg.dk,
+  stageRows(k, batch, tok0, rows, headK, headsK, cfg.dk, idx(0), cfg.dk,
             [&](Value row, Value col, Value vec) {
               auto st = vector::StoreOp::create(b, loc, featureMap(vec, false),
                                                 ks, ValueRange{row, col});
               st.setAlignment(16);
             });
   stageRows(
-      v, batch, tok0, rows, headV, headsV, cfg.dv, 0, mul(vTile, BV), BV,
+      v, batch, tok0, rows, headV, headsV, cfg.dv, mul(vTile, BV), BV,
       [&](Value row, Value col, Value vec) {
         for (int64_t i = 0; i < 8; ++i)
           store(vector::ExtractOp::create(b, loc, vec, ArrayRef<int64_t>{i}),
@@ -538,8 +538,7 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   auto args = entry.getArguments();
   q = args[0], k = args[1], v = args[2], gate = args[3], h0 = args[4];
   o = args[5], hT = args[6], offsets = args[7];
-  Value numSeqs = toIndex(args[8]);
-  (void)numSeqs;
+  // args[8], the number of sequences, is the grid's z extent.
   seqLen = toIndex(args[9]);
   headsQ = toIndex(args[10]);
   headsK = toIndex(args[11]);
@@ -633,7 +632,6 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     b.setInsertionPointAfter(ifOp);
     for (int64_t i = 0; i < 4 * numFrags; ++i)
       state[i / 4][i % 4] = ifOp.getResult(i);
-    // Re-create the zero constants outside the else block if needed.
   }
 
   // The chunk loop carries the state fragments.
