@@ -67,6 +67,20 @@ const char *dtypeName(DType t) {
   return "?";
 }
 
+npy::DType toNpy(DType t) {
+  switch (t) {
+  case DType::F32:
+    return npy::DType::F32;
+  case DType::BF16:
+    return npy::DType::BF16;
+  case DType::F16:
+    return npy::DType::F16;
+  case DType::F64:
+    return npy::DType::F64;
+  }
+  return npy::DType::F32;
+}
+
 int64_t dtypeSize(DType t) {
   switch (t) {
   case DType::F32:

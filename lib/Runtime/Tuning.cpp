@@ -228,20 +228,6 @@ double tolerance(DType t) {
                            : 5e-3;
 }
 
-npy::DType toNpy(DType t) {
-  switch (t) {
-  case DType::F32:
-    return npy::DType::F32;
-  case DType::BF16:
-    return npy::DType::BF16;
-  case DType::F16:
-    return npy::DType::F16;
-  case DType::F64:
-    return npy::DType::F64;
-  }
-  return npy::DType::F32;
-}
-
 ref::Tensor toLogical(const npy::Array &a, bool swapHT) {
   ref::Tensor t(a.shape);
   t.data = npy::toF64(a);

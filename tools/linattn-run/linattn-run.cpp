@@ -182,20 +182,6 @@ static std::optional<DType> parseDType(const std::string &s) {
   return std::nullopt;
 }
 
-static npy::DType toNpy(DType t) {
-  switch (t) {
-  case DType::F32:
-    return npy::DType::F32;
-  case DType::BF16:
-    return npy::DType::BF16;
-  case DType::F16:
-    return npy::DType::F16;
-  case DType::F64:
-    return npy::DType::F64;
-  }
-  return npy::DType::F32;
-}
-
 static std::optional<DType> fromNpy(npy::DType t) {
   switch (t) {
   case npy::DType::F32:

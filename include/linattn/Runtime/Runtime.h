@@ -27,6 +27,7 @@
 #define LINATTN_RUNTIME_RUNTIME_H
 
 #include "linattn/Reference/Reference.h"
+#include "linattn/Runtime/Npy.h"
 
 #include <cstdint>
 #include <memory>
@@ -46,6 +47,8 @@ enum class DType { F32, BF16, F16, F64 };
 const char *dtypeName(DType t);
 /// Bytes per element.
 int64_t dtypeSize(DType t);
+/// The .npy element type of `t`.
+npy::DType toNpy(DType t);
 
 /// Memory order of q, k, v, o, gate and beta.
 enum class Layout {

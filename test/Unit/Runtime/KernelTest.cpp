@@ -31,20 +31,6 @@ namespace {
 // Element conversion
 //===----------------------------------------------------------------------===//
 
-npy::DType toNpy(DType t) {
-  switch (t) {
-  case DType::F32:
-    return npy::DType::F32;
-  case DType::BF16:
-    return npy::DType::BF16;
-  case DType::F16:
-    return npy::DType::F16;
-  case DType::F64:
-    return npy::DType::F64;
-  }
-  return npy::DType::F32;
-}
-
 /// Rounds every element to `t` (the kernel sees exactly these values).
 void roundTo(ref::Tensor &x, DType t) {
   for (double &e : x.data) {
