@@ -75,13 +75,14 @@ static std::string manifestJSON(const AttentionSpec &s,
                                : llvm::json::Value(nullptr)}};
   llvm::json::Object launch{{"threads", img.threads},
                             {"block_v", img.blockV},
-                            {"chunk_size", o.chunkSize},
-                            {"shared_bytes", img.sharedBytes}};
+                            {"chunk_size", img.chunkSize},
+                            {"shared_bytes", img.sharedBytes},
+                            {"mma", img.wgmma ? "wgmma" : "sync"}};
   llvm::json::Object root{{"format", "linattn-aot"},
                           {"version", 1},
                           {"entry", img.entry},
                           {"ptx", name + ".ptx"},
-                          {"chip", o.chip},
+                          {"chip", img.chip},
                           {"compiler", std::string("linattn 0.1 (LLVM ") +
                                            LLVM_VERSION_STRING + ")"},
                           {"spec", std::move(spec)},
@@ -123,9 +124,15 @@ std::string compileGPU(const AttentionSpec &spec,
   mlir::PassManager pm(&context);
   mlir::linattn::PTXPipelineOptions po;
   po.chip = options.chip;
+  po.mma = options.mma;
   po.chunkSize = options.chunkSize;
   po.blockV = options.blockV;
   po.warps = options.warps;
+  mlir::linattn::GpuKernelPlan plan;
+  if (std::string e = mlir::linattn::planGpuKernel(
+          po, spec.keyDim, spec.valueDim, dtypeSize(spec.dtype), plan);
+      !e.empty())
+    return "GPU kernel options: " + e;
   mlir::linattn::buildPTXPipeline(pm, po);
   if (mlir::failed(pm.run(*module)))
     return "GPU kernel generation failed: " + diagnostics;
@@ -140,10 +147,12 @@ std::string compileGPU(const AttentionSpec &spec,
     return "internal error: the GPU pipeline produced no PTX";
 
   image.ptx = std::move(ptx);
-  image.threads = 32 * options.warps;
-  image.blockV = std::min(options.blockV, spec.valueDim);
-  image.sharedBytes = mlir::linattn::gpuSharedBytes(
-      spec.keyDim, options.chunkSize, image.blockV, dtypeSize(spec.dtype));
+  image.chip = plan.targetChip;
+  image.wgmma = plan.wgmma;
+  image.chunkSize = plan.chunkSize;
+  image.threads = plan.threads;
+  image.blockV = plan.blockV;
+  image.sharedBytes = plan.sharedBytes;
   image.manifest = manifestJSON(spec, options, image, name);
   return "";
 }

@@ -40,14 +40,122 @@ using namespace mlir::linattn;
 /// the column-pair loads of a warp spread over the banks.
 static constexpr int64_t kPad = 8;
 
-int64_t mlir::linattn::gpuSharedBytes(int64_t keyDim, int64_t chunkSize,
-                                      int64_t blockV, int64_t elementBytes) {
-  if (keyDim <= 0 || chunkSize <= 0 || blockV <= 0)
-    return 0;
-  int64_t elems = 2 * chunkSize * (keyDim + kPad)  // Q, K
-                  + blockV * (chunkSize + kPad)    // Vᵀ
-                  + blockV * (keyDim + kPad);      // Sᵀ
-  return elems * elementBytes + 2 * 4 * chunkSize; // + raw and cumulative gates
+/// Shared-memory bytes of the mma.sync kernel: padded row-major tiles.
+static int64_t syncSharedBytes(int64_t dk, int64_t chunk, int64_t blockV,
+                               int64_t elementBytes) {
+  int64_t elems = 2 * chunk * (dk + kPad)      // Q, K
+                  + blockV * (chunk + kPad)    // Vᵀ
+                  + blockV * (dk + kPad);      // Sᵀ
+  return elems * elementBytes + 2 * 4 * chunk; // + raw and cumulative gates
+}
+
+/// Shared-memory bytes of the wgmma kernel: unpadded core-matrix tiles
+/// (every tile a multiple of 128 bytes, so all stay 128-byte aligned).
+static int64_t wgmmaSharedBytes(int64_t dk, int64_t chunk, int64_t blockV,
+                                int64_t elementBytes) {
+  int64_t elems = 2 * chunk * dk   // Q, K
+                  + blockV * chunk // Vᵀ
+                  + blockV * dk    // Sᵀ
+                  + chunk * chunk  // P
+                  + dk * chunk;    // decayed Kᵀ
+  // + gates, key factors and the descriptor base slot.
+  return elems * elementBytes + 3 * 4 * chunk + 8;
+}
+
+std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
+                                         int64_t dk, int64_t dv,
+                                         int64_t elementBytes,
+                                         GpuKernelPlan &plan) {
+  std::string msg;
+  llvm::raw_string_ostream os(msg);
+  StringRef chip = options.chip;
+  int64_t limit = gpuSharedLimit(chip);
+  if (!limit) {
+    os << "unsupported chip '" << chip
+       << "' (expected sm_80, sm_86, sm_87, sm_89, sm_90 or sm_90a)";
+    return msg;
+  }
+  if (dk % 16 || dk > 256 || dk <= 0) {
+    os << "key dim " << dk << " must be a multiple of 16 and at most 256";
+    return msg;
+  }
+  bool hopper = chip.starts_with("sm_90");
+  StringRef mma = options.mma;
+  if (mma != "auto" && mma != "sync" && mma != "wgmma") {
+    os << "mma must be auto, sync or wgmma, got '" << mma << "'";
+    return msg;
+  }
+  if (mma == "wgmma" && !hopper) {
+    os << "mma=wgmma needs sm_90 or sm_90a, not " << chip;
+    return msg;
+  }
+  int64_t warps = options.warps ? options.warps : 4;
+  // wgmma needs whole warpgroups, M = 64 query rows per warpgroup, and the
+  // state's key rows in 64-row tiles shared out evenly among warpgroups.
+  auto wgmmaFits = [&] {
+    int64_t groups = warps / 4;
+    int64_t chunk = options.chunkSize ? options.chunkSize : 64 * groups;
+    return warps % 4 == 0 && groups > 0 && chunk == 64 * groups &&
+           dk % 64 == 0 && (dk / 64) % groups == 0;
+  };
+  plan.wgmma = mma == "wgmma" || (mma == "auto" && hopper && wgmmaFits());
+  plan.targetChip = plan.wgmma ? "sm_90a" : chip.str();
+  plan.warps = warps;
+  plan.threads = 32 * warps;
+  if (warps <= 0 || warps > 16) {
+    os << "warps must be in [1, 16], got " << warps;
+    return msg;
+  }
+  int64_t groups = warps / 4;
+  plan.chunkSize = options.chunkSize
+                       ? options.chunkSize
+                       : (plan.wgmma ? 64 * std::max<int64_t>(groups, 1) : 64);
+  plan.blockV = std::min<int64_t>(
+      options.blockV ? options.blockV : (plan.wgmma ? 64 : 32), dv);
+  int64_t C = plan.chunkSize, BV = plan.blockV;
+  if (plan.wgmma) {
+    if (!wgmmaFits()) {
+      os << "mma=wgmma needs warps a multiple of 4, chunk-size 64 per "
+            "warpgroup and a key dim that is a multiple of 64 per warpgroup "
+            "(warps "
+         << warps << ", chunk-size " << C << ", key dim " << dk << ")";
+      return msg;
+    }
+    if (BV <= 0 || BV % 8 || BV > 256 || dv % BV) {
+      os << "block-v " << BV
+         << " must be a multiple of 8, at most 256, and divide the value dim "
+         << dv;
+      return msg;
+    }
+    // fp32 accumulators per thread: the state share, P and the outputs.
+    int64_t accRegs = dk / 64 / groups * BV / 2 + C / groups / 2 + BV / 2;
+    if (accRegs > 192) {
+      os << "block-v " << BV << " needs " << accRegs
+         << " accumulator registers per thread (at most 192); lower block-v";
+      return msg;
+    }
+    plan.sharedBytes = wgmmaSharedBytes(dk, C, BV, elementBytes);
+  } else {
+    if (C <= 0 || C % (16 * warps) || C > 256) {
+      os << "chunk-size " << C << " must be a multiple of 16 * warps ("
+         << 16 * warps << ") and at most 256";
+      return msg;
+    }
+    if (BV <= 0 || BV % (8 * warps) || dv % BV) {
+      os << "block-v " << BV << " must be a multiple of 8 * warps ("
+         << 8 * warps << ") and divide the value dim " << dv;
+      return msg;
+    }
+    plan.sharedBytes = syncSharedBytes(dk, C, BV, elementBytes);
+  }
+  if (plan.sharedBytes > limit) {
+    os << "needs " << plan.sharedBytes << " bytes of shared memory (chunk-size "
+       << C << ", key dim " << dk << ", block-v " << BV << "), over the "
+       << limit << " bytes " << chip
+       << " allows per block; lower chunk-size or block-v";
+    return msg;
+  }
+  return "";
 }
 
 int64_t mlir::linattn::gpuSharedLimit(StringRef chip) {
@@ -73,10 +181,18 @@ struct GpuConfig {
   bool valueMajor = false;
   std::optional<double> clampMin;
   int64_t dk = 0, dv = 0, chunk = 64, warps = 4, blockV = 64;
+  /// Warpgroup wgmma (sm_90a) instead of per-warp mma.sync.
+  bool wgmma = false;
   Type elt, gateElt;
   NVVM::MMATypes mmaType = NVVM::MMATypes::bf16;
 
   int64_t threads() const { return 32 * warps; }
+  int64_t groups() const { return warps / 4; }
+  /// fp32 state values per thread.
+  int64_t stateValues() const {
+    return wgmma ? dk / 64 / groups() * blockV / 2
+                 : dk / 16 * (blockV / warps / 8) * 4;
+  }
   int64_t ldK() const { return dk + kPad; }
   int64_t ldC() const { return chunk + kPad; }
   bool hasGates() const { return decay != DecayKind::None; }
@@ -222,8 +338,33 @@ private:
                  Value heads, int64_t dim, Value col0, int64_t width,
                  function_ref<void(Value, Value, Value)> put);
   Value featureMap(Value vec8, bool isQuery);
-  void emitChunk(Value c0, SmallVector<Frag> &state);
-  void emitStateIO(SmallVector<Frag> &state, bool load);
+  /// Stages Q, K and Vᵀ of rows [tok0, tok0 + rows) and the raw gates.
+  void stageInputs(Value tok0, Value rows, Value vCol0);
+  /// Loads the raw log-gate of each row into graw (0 past the end).
+  void stageGates(Value tok0, Value rows);
+  /// One chunk with mma.sync (state: this thread's values, updated).
+  void emitChunk(Value c0, SmallVector<Value> &state);
+  /// One chunk with wgmma.
+  void emitChunkWgmma(Value c0, SmallVector<Value> &state);
+  /// Key row d and value column (within the block's tile) of state value i
+  /// of this thread.
+  std::pair<Value, Value> stateCoord(int64_t i);
+  void emitStateIO(SmallVector<Value> &state, bool load);
+
+  //===--- wgmma --------------------------------------------------------===//
+  /// Element offset of (row, col) in a core-matrix tile with `cols` columns:
+  /// 8x8 blocks of 128 contiguous bytes, K (col) blocks adjacent.
+  Value blockedOffset(Value row, Value col, int64_t cols);
+  /// Matrix descriptor of the K-major tile at `byteOffset` with `cols`
+  /// columns, starting `row0` rows and `col0` columns in.
+  Value descriptor(int64_t byteOffset, int64_t cols, int64_t row0,
+                   int64_t col0);
+  Value zeroAcc(int64_t n);
+  /// acc = A(64x16) * B(16xn) (+ acc when `accumulate`), as a struct.
+  Value wgmma(int64_t n, Value descA, Value descB, Value acc, bool accumulate);
+  SmallVector<Value> unpack(Value acc, int64_t n);
+  Value packAcc(ArrayRef<Value> values);
+  void fenceProxyAsync();
 
   OpBuilder &b;
   Location loc;
@@ -235,8 +376,13 @@ private:
   Value seqLen, headsQ, headsK, headsV, heads, hasH0, hasHT, hasOffsets;
   Value tid, warp, g, qd, head, vTile, seq, batch, start, len;
   Value logLambda; // constant decay: ln(lambda_h)
-  // Shared-memory tiles.
-  Value qs, ks, vt, st, graw, gs;
+  // Shared-memory tiles (1-D core-matrix tiles for wgmma) and their byte
+  // offsets.
+  Value qs, ks, vt, st, ps, kd, graw, gs, gf;
+  int64_t qsOff = 0, ksOff = 0, vtOff = 0, stOff = 0, psOff = 0, kdOff = 0;
+  Value descSlot; // shared i64 holding (shared address >> 4) of the buffer
+  Value descBase; // its value, loaded once per chunk
+  Value wg, wIn;  // warpgroup and warp within it (wgmma)
 };
 
 Value KernelEmitter::sharedTile(Value base, int64_t byteOffset,
@@ -316,95 +462,119 @@ void KernelEmitter::stageRows(Value src, Value batch, Value tok0, Value rows,
   });
 }
 
-/// Loads (load = true) or stores the fp32 state fragments of this warp:
-/// S[d][v] with d = 16 mt + {g, g+8}, v = warp's columns + 8 nt + {2q, 2q+1}.
-void KernelEmitter::emitStateIO(SmallVector<Frag> &state, bool load) {
+std::pair<Value, Value> KernelEmitter::stateCoord(int64_t i) {
+  if (cfg.wgmma) {
+    // Tile j = i / (BV/2) holds key rows 64 (wg + groups*j) + [0, 64) as a
+    // wgmma accumulator: row 16 wIn + g (+8), column 8 (r/4) + 2q + r%2.
+    int64_t perTile = cfg.blockV / 2, j = i / perTile, r = i % perTile;
+    Value d = add(add(mul(add(wg, cfg.groups() * j), 64), mul(wIn, 16)),
+                  add(g, (r / 2) % 2 * 8));
+    Value col = add(mul(qd, 2), 8 * (r / 4) + r % 2);
+    return {d, col};
+  }
+  // Fragment (mt, nt) of an mma.sync accumulator: d = 16 mt + {g, g+8},
+  // columns = this warp's + 8 nt + {2q, 2q+1}.
   int64_t ntw = cfg.blockV / cfg.warps / 8;
-  Value mem = load ? h0 : hT;
-  Value base = mul(add(mul(seq, heads), head), cfg.dk * cfg.dv);
-  Value vw = add(mul(vTile, cfg.blockV), mul(warp, cfg.blockV / cfg.warps));
-  for (int64_t mt = 0; mt < cfg.dk / 16; ++mt)
-    for (int64_t nt = 0; nt < ntw; ++nt) {
-      Frag &fr = state[mt * ntw + nt];
-      for (int64_t e = 0; e < 4; ++e) {
-        Value d = add(g, 16 * mt + (e >= 2 ? 8 : 0));
-        Value col = add(add(vw, 8 * nt + (e & 1)), mul(qd, 2));
-        Value off = cfg.valueMajor ? add(mul(col, cfg.dk), d)
-                                   : add(mul(d, cfg.dv), col);
-        off = add(base, off);
-        if (load)
-          fr[e] = this->load(mem, off);
-        else
-          store(fr[e], mem, off);
-      }
-    }
+  int64_t frag = i / 4, e = i % 4, mt = frag / ntw, nt = frag % ntw;
+  Value d = add(g, 16 * mt + (e >= 2 ? 8 : 0));
+  Value col =
+      add(add(mul(warp, cfg.blockV / cfg.warps), 8 * nt + (e & 1)), mul(qd, 2));
+  return {d, col};
 }
 
-void KernelEmitter::emitChunk(Value c0, SmallVector<Frag> &state) {
-  int64_t C = cfg.chunk, W = cfg.warps, BV = cfg.blockV;
-  int64_t ntw = BV / W / 8;
-  Value rows = arith::MinSIOp::create(b, loc, idx(C),
-                                      arith::SubIOp::create(b, loc, len, c0));
-  Value tok0 = add(start, c0);
-  Value vw = mul(warp, BV / W); // this warp's first state column in the tile
+/// Loads (load = true) or stores this thread's fp32 state values.
+void KernelEmitter::emitStateIO(SmallVector<Value> &state, bool load) {
+  Value mem = load ? h0 : hT;
+  Value base = mul(add(mul(seq, heads), head), cfg.dk * cfg.dv);
+  for (int64_t i = 0; i < cfg.stateValues(); ++i) {
+    auto [d, vLocal] = stateCoord(i);
+    Value col = add(mul(vTile, cfg.blockV), vLocal);
+    Value off =
+        cfg.valueMajor ? add(mul(col, cfg.dk), d) : add(mul(d, cfg.dv), col);
+    off = add(base, off);
+    if (load)
+      state[i] = this->load(mem, off);
+    else
+      store(state[i], mem, off);
+  }
+}
 
-  // 1. Stage Q, K, Vᵀ, Sᵀ (bf16) and the raw log-gates.
+void KernelEmitter::stageInputs(Value tok0, Value rows, Value vCol0) {
+  int64_t C = cfg.chunk, BV = cfg.blockV;
   Value headQ = arith::DivUIOp::create(
       b, loc, head, arith::DivUIOp::create(b, loc, heads, headsQ));
   Value headK = arith::DivUIOp::create(
       b, loc, head, arith::DivUIOp::create(b, loc, heads, headsK));
   Value headV = arith::DivUIOp::create(
       b, loc, head, arith::DivUIOp::create(b, loc, heads, headsV));
+  auto putRow = [&](Value tile, bool isQuery) {
+    return [&, tile, isQuery](Value row, Value col, Value vec) {
+      Value x = featureMap(vec, isQuery);
+      vector::StoreOp st =
+          cfg.wgmma
+              ? vector::StoreOp::create(b, loc, x, tile,
+                                        blockedOffset(row, col, cfg.dk))
+              : vector::StoreOp::create(b, loc, x, tile, ValueRange{row, col});
+      st.setAlignment(16);
+    };
+  };
   stageRows(q, batch, tok0, rows, headQ, headsQ, cfg.dk, idx(0), cfg.dk,
-            [&](Value row, Value col, Value vec) {
-              auto st = vector::StoreOp::create(b, loc, featureMap(vec, true),
-                                                qs, ValueRange{row, col});
-              st.setAlignment(16);
-            });
+            putRow(qs, true));
   stageRows(k, batch, tok0, rows, headK, headsK, cfg.dk, idx(0), cfg.dk,
+            putRow(ks, false));
+  stageRows(v, batch, tok0, rows, headV, headsV, cfg.dv, vCol0, BV,
             [&](Value row, Value col, Value vec) {
-              auto st = vector::StoreOp::create(b, loc, featureMap(vec, false),
-                                                ks, ValueRange{row, col});
-              st.setAlignment(16);
+              for (int64_t i = 0; i < 8; ++i) {
+                Value x = vector::ExtractOp::create(b, loc, vec,
+                                                    ArrayRef<int64_t>{i});
+                if (cfg.wgmma)
+                  store(x, vt, blockedOffset(add(col, i), row, C));
+                else
+                  store(x, vt, {add(col, i), row});
+              }
             });
-  stageRows(
-      v, batch, tok0, rows, headV, headsV, cfg.dv, mul(vTile, BV), BV,
-      [&](Value row, Value col, Value vec) {
-        for (int64_t i = 0; i < 8; ++i)
-          store(vector::ExtractOp::create(b, loc, vec, ArrayRef<int64_t>{i}),
-                vt, {add(col, i), row});
-      });
-  for (int64_t mt = 0; mt < cfg.dk / 16; ++mt)
-    for (int64_t nt = 0; nt < ntw; ++nt) {
-      Frag &fr = state[mt * ntw + nt];
-      Value d = add(g, 16 * mt);
-      Value col = add(add(vw, 8 * nt), mul(qd, 2));
-      store(toElt(fr[0]), st, {col, d});
-      store(toElt(fr[1]), st, {add(col, 1), d});
-      store(toElt(fr[2]), st, {col, add(d, 8)});
-      store(toElt(fr[3]), st, {add(col, 1), add(d, 8)});
-    }
-  if (cfg.hasGates()) {
-    ifThen(ult(tid, idx(C)), [&] {
-      Value gv = ifElse(
-          ult(tid, rows), f32,
-          [&] {
-            if (cfg.decay == DecayKind::Constant)
-              return logLambda;
-            Value tok = add(tok0, tid);
-            Value off =
-                cfg.layout == Layout::BTHD
-                    ? add(mul(add(mul(batch, seqLen), tok), heads), head)
-                    : add(mul(add(mul(batch, heads), head), seqLen), tok);
-            Value x = toF32(load(gate, off));
-            if (cfg.clampMin)
-              x = arith::MaximumFOp::create(b, loc, x, f(*cfg.clampMin));
-            return Value(arith::MaximumFOp::create(b, loc, x, f(kMinLogGate)));
-          },
-          [&] { return f(0.0); });
-      store(gv, graw, tid);
-    });
+}
+
+void KernelEmitter::stageGates(Value tok0, Value rows) {
+  ifThen(ult(tid, idx(cfg.chunk)), [&] {
+    Value gv = ifElse(
+        ult(tid, rows), f32,
+        [&] {
+          if (cfg.decay == DecayKind::Constant)
+            return logLambda;
+          Value tok = add(tok0, tid);
+          Value off = cfg.layout == Layout::BTHD
+                          ? add(mul(add(mul(batch, seqLen), tok), heads), head)
+                          : add(mul(add(mul(batch, heads), head), seqLen), tok);
+          Value x = toF32(load(gate, off));
+          if (cfg.clampMin)
+            x = arith::MaximumFOp::create(b, loc, x, f(*cfg.clampMin));
+          return Value(arith::MaximumFOp::create(b, loc, x, f(kMinLogGate)));
+        },
+        [&] { return f(0.0); });
+    store(gv, graw, tid);
+  });
+}
+
+void KernelEmitter::emitChunk(Value c0, SmallVector<Value> &flatState) {
+  int64_t C = cfg.chunk, W = cfg.warps, BV = cfg.blockV;
+  int64_t ntw = BV / W / 8;
+  SmallVector<Frag> state;
+  for (size_t i = 0; i < flatState.size(); i += 4)
+    state.push_back(Frag(flatState.begin() + i, flatState.begin() + i + 4));
+  Value rows = arith::MinSIOp::create(b, loc, idx(C),
+                                      arith::SubIOp::create(b, loc, len, c0));
+  Value tok0 = add(start, c0);
+  Value vw = mul(warp, BV / W); // this warp's first state column in the tile
+
+  // 1. Stage Q, K, Vᵀ, Sᵀ (bf16) and the raw log-gates.
+  stageInputs(tok0, rows, mul(vTile, BV));
+  for (int64_t i = 0; i < cfg.stateValues(); ++i) {
+    auto [d, col] = stateCoord(i);
+    store(toElt(flatState[i]), st, {col, d});
   }
+  if (cfg.hasGates())
+    stageGates(tok0, rows);
   gpu::BarrierOp::create(b, loc);
 
   // 2. Chunk-local cumulative log-gates b_t (rows past the end add 0).
@@ -530,6 +700,299 @@ void KernelEmitter::emitChunk(Value c0, SmallVector<Frag> &state) {
     }
   }
   gpu::BarrierOp::create(b, loc);
+  flatState.clear();
+  for (Frag &fr : state)
+    flatState.append(fr.begin(), fr.end());
+}
+
+//===----------------------------------------------------------------------===//
+// wgmma (sm_90a)
+//===----------------------------------------------------------------------===//
+
+Value KernelEmitter::blockedOffset(Value row, Value col, int64_t cols) {
+  Value rBlk = arith::DivUIOp::create(b, loc, row, idx(8));
+  Value rIn = arith::RemUIOp::create(b, loc, row, idx(8));
+  Value cBlk = arith::DivUIOp::create(b, loc, col, idx(8));
+  Value cIn = arith::RemUIOp::create(b, loc, col, idx(8));
+  return add(add(mul(add(mul(rBlk, cols / 8), cBlk), 64), mul(rIn, 8)), cIn);
+}
+
+Value KernelEmitter::descriptor(int64_t byteOffset, int64_t cols, int64_t row0,
+                                int64_t col0) {
+  // PTX "Matrix Descriptor Format", K-major without swizzle: bits 0-13 the
+  // start address >> 4, 16-29 the leading-dimension byte offset >> 4 (the
+  // next 8 columns: one 128-byte core matrix on), 32-45 the stride byte
+  // offset >> 4 (the next 8 rows: a row of core matrices on).
+  int64_t eb = cfg.elt.getIntOrFloatBitWidth() / 8;
+  int64_t sbo = cols / 8 * 128;
+  int64_t start = byteOffset + row0 / 8 * sbo + col0 / 8 * 128;
+  assert(start % 16 == 0 && eb == 2);
+  (void)eb;
+  int64_t bits =
+      (start >> 4) | (int64_t(128 >> 4) << 16) | (int64_t(sbo >> 4) << 32);
+  // descBase + start >> 4 stays below 2^14 (shared memory < 256 KiB), so the
+  // sum never carries into the offset fields.
+  return arith::AddIOp::create(b, loc, descBase,
+                               arith::ConstantIntOp::create(b, loc, bits, 64));
+}
+
+Value KernelEmitter::zeroAcc(int64_t n) {
+  auto ty = LLVM::LLVMStructType::getLiteral(b.getContext(),
+                                             SmallVector<Type>(n / 2, f32));
+  return LLVM::ZeroOp::create(b, loc, ty);
+}
+
+Value KernelEmitter::wgmma(int64_t n, Value descA, Value descB, Value acc,
+                           bool accumulate) {
+  auto type = cfg.mmaType == NVVM::MMATypes::f16 ? NVVM::WGMMATypes::f16
+                                                 : NVVM::WGMMATypes::bf16;
+  return NVVM::WgmmaMmaAsyncOp::create(
+      b, loc, acc.getType(), acc, descA, descB,
+      NVVM::MMAShapeAttr::get(b.getContext(), 64, n, 16), type, type,
+      NVVM::WGMMATypes::f32,
+      accumulate ? NVVM::WGMMAScaleOut::one : NVVM::WGMMAScaleOut::zero,
+      NVVM::WGMMAScaleIn::one, NVVM::WGMMAScaleIn::one, NVVM::MMALayout::row,
+      NVVM::MMALayout::col, NVVM::MMAIntOverflowAttr());
+}
+
+SmallVector<Value> KernelEmitter::unpack(Value acc, int64_t n) {
+  SmallVector<Value> values;
+  for (int64_t i = 0; i < n / 2; ++i)
+    values.push_back(LLVM::ExtractValueOp::create(b, loc, acc, i));
+  return values;
+}
+
+Value KernelEmitter::packAcc(ArrayRef<Value> values) {
+  Value acc = zeroAcc(2 * values.size());
+  for (auto [i, x] : llvm::enumerate(values))
+    acc = LLVM::InsertValueOp::create(b, loc, acc, x, i);
+  return acc;
+}
+
+void KernelEmitter::fenceProxyAsync() {
+  // Shared-memory writes by threads must be made visible to the async proxy
+  // that wgmma reads operands through.
+  NVVM::FenceProxyOp::create(
+      b, loc, NVVM::ProxyKind::async_shared,
+      NVVM::SharedSpaceAttr::get(b.getContext(),
+                                 NVVM::SharedSpace::shared_cta));
+}
+
+void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
+  int64_t C = cfg.chunk, BV = cfg.blockV, Dk = cfg.dk;
+  int64_t tilesPerGroup = Dk / 64 / cfg.groups();
+  int64_t perTile = BV / 2;
+  Value rows = arith::MinSIOp::create(b, loc, idx(C),
+                                      arith::SubIOp::create(b, loc, len, c0));
+  Value tok0 = add(start, c0);
+
+  // 1. Stage Q, K, Vᵀ, Sᵀ and the raw gates; make them visible to wgmma.
+  stageInputs(tok0, rows, mul(vTile, BV));
+  // Sᵀ[v][d] from the accumulators. Value r of tile j sits at v = 8 (r/4) +
+  // 2q + r%2 and d = 64 (wg + groups j) + 16 wIn + 8 ((r/2)%2) + g, so its
+  // core-matrix offset is a per-thread base plus a constant (kept apart so
+  // that the 64-odd addresses are not each held in a register).
+  Value stBase =
+      add(add(mul(add(mul(wg, 8), mul(wIn, 2)), 64), mul(qd, 16)), g);
+  for (int64_t i = 0; i < cfg.stateValues(); ++i) {
+    int64_t j = i / perTile, r = i % perTile;
+    int64_t c = ((r / 4) * (Dk / 8) + 8 * cfg.groups() * j + (r / 2) % 2) * 64 +
+                (r % 2) * 8;
+    store(toElt(state[i]), st, add(stBase, c));
+  }
+  if (cfg.hasGates())
+    stageGates(tok0, rows);
+  fenceProxyAsync();
+  gpu::BarrierOp::create(b, loc);
+  descBase = load(descSlot, idx(0));
+
+  // 2. Cumulative gates b_t, and the key factors exp(b_C - b_s) of the
+  // state update.
+  if (cfg.hasGates()) {
+    ifThen(ult(tid, idx(C)), [&] {
+      auto sum = scf::ForOp::create(b, loc, idx(0), idx(C), idx(1),
+                                    ValueRange{f(0.0), f(0.0)});
+      {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(sum.getBody());
+        Value i = sum.getInductionVar();
+        Value x = load(graw, i);
+        Value total = fadd(sum.getRegionIterArgs()[0], x);
+        Value mine = select(ule(i, tid), fadd(sum.getRegionIterArgs()[1], x),
+                            sum.getRegionIterArgs()[1]);
+        scf::YieldOp::create(b, loc, ValueRange{total, mine});
+      }
+      store(sum.getResult(1), gs, tid);
+      store(exp(fsub(sum.getResult(0), sum.getResult(1))), gf, tid);
+    });
+    gpu::BarrierOp::create(b, loc);
+  }
+
+  // 3. P = Q·Kᵀ and O = Q·S for this warpgroup's 64 query rows.
+  int64_t rowBase = 64; // rows per warpgroup
+  NVVM::WgmmaFenceAlignedOp::create(b, loc);
+  auto groupRows = [&](int64_t tileOff, int64_t cols, int64_t kk,
+                       int64_t group) {
+    return descriptor(tileOff, cols, rowBase * group, 16 * kk);
+  };
+  // The warpgroup index is dynamic; descriptors are built per warpgroup
+  // under a switch on it so that every offset stays a constant.
+  auto perGroup = [&](function_ref<SmallVector<Value>(int64_t)> body,
+                      int64_t numValues) {
+    if (cfg.groups() == 1)
+      return body(0);
+    auto sw = scf::IndexSwitchOp::create(
+        b, loc, SmallVector<Type>(numValues, f32), wg,
+        llvm::to_vector(llvm::seq<int64_t>(1, cfg.groups())), cfg.groups() - 1);
+    for (int64_t grp = 0; grp < cfg.groups(); ++grp) {
+      Region &r =
+          grp == 0 ? sw.getDefaultRegion() : sw.getCaseRegions()[grp - 1];
+      Block *blk = b.createBlock(&r);
+      (void)blk;
+      SmallVector<Value> vals = body(grp);
+      scf::YieldOp::create(b, loc, vals);
+    }
+    b.setInsertionPointAfter(sw);
+    return SmallVector<Value>(sw.getResults());
+  };
+  SmallVector<Value> pAndO = perGroup(
+      [&](int64_t grp) {
+        Value pAcc = zeroAcc(C), oAcc = zeroAcc(BV);
+        for (int64_t kk = 0; kk < Dk / 16; ++kk) {
+          Value a = groupRows(qsOff, Dk, kk, grp);
+          pAcc = wgmma(C, a, descriptor(ksOff, Dk, 0, 16 * kk), pAcc, kk > 0);
+          oAcc = wgmma(BV, a, descriptor(stOff, Dk, 0, 16 * kk), oAcc, kk > 0);
+        }
+        NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+        NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+        SmallVector<Value> vals = unpack(pAcc, C);
+        vals.append(unpack(oAcc, BV));
+        return vals;
+      },
+      C / 2 + BV / 2);
+  SmallVector<Value> p(pAndO.begin(), pAndO.begin() + C / 2);
+  SmallVector<Value> out(pAndO.begin() + C / 2, pAndO.end());
+
+  // 4. Mask and decay P, scale Q·S by exp(b_t); write P to shared memory.
+  Value twoQ = mul(qd, 2);
+  Value t0 = add(add(mul(wg, rowBase), mul(wIn, 16)), g), t1 = add(t0, 8);
+  Value b0, b1;
+  if (cfg.hasGates()) {
+    b0 = load(gs, t0);
+    b1 = load(gs, t1);
+    Value e0 = exp(b0), e1 = exp(b1);
+    for (int64_t r = 0; r < BV / 2; ++r)
+      out[r] = fmul(out[r], (r / 2) % 2 ? e1 : e0);
+  }
+  Value psBase =
+      add(add(mul(add(mul(wg, 8), mul(wIn, 2)), C / 8 * 64), mul(g, 8)), twoQ);
+  for (int64_t r = 0; r < C / 2; r += 2) {
+    Value s0 = add(twoQ, 8 * (r / 4)), s1 = add(s0, 1);
+    Value bs0, bs1;
+    if (cfg.hasGates()) {
+      bs0 = load(gs, s0);
+      bs1 = load(gs, s1);
+    }
+    bool upper = (r / 2) % 2;
+    Value t = upper ? t1 : t0;
+    SmallVector<Value, 2> pair;
+    for (int64_t e = 0; e < 2; ++e) {
+      Value x = p[r + e];
+      if (cfg.hasGates())
+        x = fmul(x, exp(fsub(upper ? b1 : b0, e ? bs1 : bs0)));
+      pair.push_back(toElt(select(ule(e ? s1 : s0, t), x, f(0.0))));
+    }
+    Value vec = vector::FromElementsOp::create(
+        b, loc, VectorType::get({2}, cfg.elt), pair);
+    // blockedOffset(t, s0, C) as a per-thread base plus a constant.
+    int64_t c = (upper * (C / 8) + r / 4) * 64;
+    auto stOp = vector::StoreOp::create(b, loc, vec, ps, add(psBase, c));
+    stOp.setAlignment(4);
+  }
+  // Decayed Kᵀ: kd[d][s] = K[s][d] exp(b_C - b_s), 8 tokens per item.
+  {
+    int64_t items = Dk * C / 8;
+    int64_t steps = (items + cfg.threads() - 1) / cfg.threads();
+    loop(steps, [&](Value i) {
+      Value lin = add(mul(i, cfg.threads()), tid);
+      auto body = [&] {
+        Value d = arith::RemUIOp::create(b, loc, lin, idx(Dk));
+        Value s8 = mul(arith::DivUIOp::create(b, loc, lin, idx(Dk)), 8);
+        SmallVector<Value> xs;
+        for (int64_t e = 0; e < 8; ++e) {
+          Value s = add(s8, e);
+          Value x = load(ks, blockedOffset(s, d, Dk));
+          if (cfg.hasGates())
+            x = toElt(fmul(toF32(x), load(gf, s)));
+          xs.push_back(x);
+        }
+        Value vec = vector::FromElementsOp::create(
+            b, loc, VectorType::get({8}, cfg.elt), xs);
+        auto stOp =
+            vector::StoreOp::create(b, loc, vec, kd, blockedOffset(d, s8, C));
+        stOp.setAlignment(16);
+      };
+      if (items % cfg.threads() == 0)
+        body();
+      else
+        ifThen(ult(lin, idx(items)), body);
+    });
+  }
+  fenceProxyAsync();
+  gpu::BarrierOp::create(b, loc);
+
+  // 5. O += P·V; S ← exp(b_C) S + (decayed K)ᵀ·V.
+  if (cfg.hasGates()) {
+    Value decayAll = exp(load(gs, idx(C - 1)));
+    for (Value &x : state)
+      x = fmul(x, decayAll);
+  }
+  SmallVector<Value> all = out;
+  all.append(state.begin(), state.end());
+  SmallVector<Value> updated = perGroup(
+      [&](int64_t grp) {
+        NVVM::WgmmaFenceAlignedOp::create(b, loc);
+        Value oAcc = packAcc(out);
+        for (int64_t kk = 0; kk < C / 16; ++kk)
+          oAcc = wgmma(BV, groupRows(psOff, C, kk, grp),
+                       descriptor(vtOff, C, 0, 16 * kk), oAcc, true);
+        SmallVector<Value> tiles;
+        for (int64_t j = 0; j < tilesPerGroup; ++j) {
+          int64_t mt = grp + cfg.groups() * j;
+          Value s = packAcc(ArrayRef<Value>(state).slice(j * perTile, perTile));
+          for (int64_t kk = 0; kk < C / 16; ++kk)
+            s = wgmma(BV, descriptor(kdOff, C, 64 * mt, 16 * kk),
+                      descriptor(vtOff, C, 0, 16 * kk), s, true);
+          tiles.push_back(s);
+        }
+        NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+        NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+        SmallVector<Value> vals = unpack(oAcc, BV);
+        for (Value s : tiles)
+          vals.append(unpack(s, BV));
+        return vals;
+      },
+      all.size());
+  out.assign(updated.begin(), updated.begin() + BV / 2);
+  state.assign(updated.begin() + BV / 2, updated.end());
+
+  // 6. Store rows t < rows: two consecutive outputs per 32-bit store.
+  for (int64_t half = 0; half < 2; ++half) {
+    Value t = half ? t1 : t0;
+    ifThen(ult(t, rows), [&] {
+      Value base = tokenOffset(batch, add(tok0, t), head, heads, cfg.dv);
+      for (int64_t r = 2 * half; r < BV / 2; r += 4) {
+        Value col = add(add(mul(vTile, BV), 8 * (r / 4)), twoQ);
+        Value pair = vector::FromElementsOp::create(
+            b, loc, VectorType::get({2}, cfg.elt),
+            ValueRange{toElt(out[r]), toElt(out[r + 1])});
+        auto stOp = vector::StoreOp::create(b, loc, pair, o,
+                                            ValueRange{add(base, col)});
+        stOp.setAlignment(4);
+      }
+    });
+  }
+  gpu::BarrierOp::create(b, loc);
 }
 
 void KernelEmitter::emit(gpu::GPUFuncOp func) {
@@ -558,6 +1021,8 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   Value lane = arith::RemUIOp::create(b, loc, tid, idx(32));
   g = arith::DivUIOp::create(b, loc, lane, idx(4));
   qd = arith::RemUIOp::create(b, loc, lane, idx(4));
+  wg = arith::DivUIOp::create(b, loc, warp, idx(4));
+  wIn = arith::RemUIOp::create(b, loc, warp, idx(4));
   vTile = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
   head = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
   seq = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
@@ -593,7 +1058,6 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
       b, loc,
       MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                       MemRefLayoutAttrInterface(), space));
-  int64_t eb = cfg.elt.getIntOrFloatBitWidth() / 8;
   int64_t off = 0;
   auto carve = [&](ArrayRef<int64_t> shape, Type t) {
     Value tile = sharedTile(dyn, off, shape, t);
@@ -603,56 +1067,73 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     off += n;
     return tile;
   };
-  qs = carve({cfg.chunk, cfg.ldK()}, cfg.elt);
-  ks = carve({cfg.chunk, cfg.ldK()}, cfg.elt);
-  vt = carve({cfg.blockV, cfg.ldC()}, cfg.elt);
-  st = carve({cfg.blockV, cfg.ldK()}, cfg.elt);
-  graw = carve({cfg.chunk}, f32);
-  gs = carve({cfg.chunk}, f32);
-  assert(off == gpuSharedBytes(cfg.dk, cfg.chunk, cfg.blockV, eb));
-  (void)eb;
+  int64_t C = cfg.chunk, BV = cfg.blockV, Dk = cfg.dk;
+  if (cfg.wgmma) {
+    auto tile = [&](int64_t elems, int64_t &at) {
+      at = off;
+      return carve({elems}, cfg.elt);
+    };
+    qs = tile(C * Dk, qsOff);
+    ks = tile(C * Dk, ksOff);
+    vt = tile(BV * C, vtOff);
+    st = tile(BV * Dk, stOff);
+    ps = tile(C * C, psOff);
+    kd = tile(Dk * C, kdOff);
+    graw = carve({C}, f32);
+    gs = carve({C}, f32);
+    gf = carve({C}, f32);
+    descSlot = carve({1}, b.getI64Type());
+    Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, dyn);
+    base = arith::IndexCastOp::create(b, loc, b.getI64Type(), base);
+    base = arith::AndIOp::create(
+        b, loc,
+        arith::ShRUIOp::create(b, loc, base,
+                               arith::ConstantIntOp::create(b, loc, 4, 64)),
+        arith::ConstantIntOp::create(b, loc, 0x3FFF, 64));
+    // The chunk loop reloads the base from shared memory (published before
+    // the loop's first barrier): descriptors computed from a loop-invariant
+    // value would be hoisted out of the loop and pin ~60 registers.
+    ifThen(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, idx(0)),
+           [&] { store(base, descSlot, idx(0)); });
+  } else {
+    qs = carve({C, cfg.ldK()}, cfg.elt);
+    ks = carve({C, cfg.ldK()}, cfg.elt);
+    vt = carve({BV, cfg.ldC()}, cfg.elt);
+    st = carve({BV, cfg.ldK()}, cfg.elt);
+    graw = carve({C}, f32);
+    gs = carve({C}, f32);
+  }
 
   // The state, in registers, from the initial state or zero.
-  int64_t ntw = cfg.blockV / cfg.warps / 8;
-  int64_t numFrags = cfg.dk / 16 * ntw;
-  SmallVector<Frag> state(numFrags, zeroFrag());
+  int64_t numValues = cfg.stateValues();
+  SmallVector<Value> state;
   {
-    auto ifOp = scf::IfOp::create(b, loc, SmallVector<Type>(4 * numFrags, f32),
+    auto ifOp = scf::IfOp::create(b, loc, SmallVector<Type>(numValues, f32),
                                   hasH0, true);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-    SmallVector<Frag> loaded(numFrags, Frag(4));
+    SmallVector<Value> loaded(numValues);
     emitStateIO(loaded, /*load=*/true);
-    SmallVector<Value> flat;
-    for (Frag &fr : loaded)
-      flat.append(fr.begin(), fr.end());
-    scf::YieldOp::create(b, loc, flat);
+    scf::YieldOp::create(b, loc, loaded);
     b.setInsertionPointToStart(&ifOp.getElseRegion().front());
-    scf::YieldOp::create(b, loc, SmallVector<Value>(4 * numFrags, f(0.0)));
+    scf::YieldOp::create(b, loc, SmallVector<Value>(numValues, f(0.0)));
     b.setInsertionPointAfter(ifOp);
-    for (int64_t i = 0; i < 4 * numFrags; ++i)
-      state[i / 4][i % 4] = ifOp.getResult(i);
+    state.assign(ifOp.getResults().begin(), ifOp.getResults().end());
   }
 
-  // The chunk loop carries the state fragments.
-  SmallVector<Value> init;
-  for (Frag &fr : state)
-    init.append(fr.begin(), fr.end());
-  auto forOp = scf::ForOp::create(b, loc, idx(0), len, idx(cfg.chunk), init);
+  // The chunk loop carries the state.
+  auto forOp = scf::ForOp::create(b, loc, idx(0), len, idx(C), state);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(forOp.getBody());
-    SmallVector<Frag> s(numFrags, Frag(4));
-    for (int64_t i = 0; i < 4 * numFrags; ++i)
-      s[i / 4][i % 4] = forOp.getRegionIterArgs()[i];
-    emitChunk(forOp.getInductionVar(), s);
-    SmallVector<Value> next;
-    for (Frag &fr : s)
-      next.append(fr.begin(), fr.end());
-    scf::YieldOp::create(b, loc, next);
+    SmallVector<Value> s(forOp.getRegionIterArgs());
+    if (cfg.wgmma)
+      emitChunkWgmma(forOp.getInductionVar(), s);
+    else
+      emitChunk(forOp.getInductionVar(), s);
+    scf::YieldOp::create(b, loc, s);
   }
-  for (int64_t i = 0; i < 4 * numFrags; ++i)
-    state[i / 4][i % 4] = forOp.getResult(i);
+  state.assign(forOp.getResults().begin(), forOp.getResults().end());
   ifThen(hasHT, [&] { emitStateIO(state, /*load=*/false); });
   gpu::ReturnOp::create(b, loc);
 }
@@ -679,11 +1160,13 @@ struct LinAttnToGPUPass
 
   LogicalResult configure(AttentionOp op, GpuConfig &cfg);
   LogicalResult rewrite(AttentionOp op);
+
+  /// The chip the last configured kernel targets.
+  std::string targetChip;
 };
 
 LogicalResult LinAttnToGPUPass::configure(AttentionOp op, GpuConfig &cfg) {
-  int64_t limit = gpuSharedLimit(chip);
-  if (!limit)
+  if (!gpuSharedLimit(chip))
     return op.emitOpError() << "unsupported chip '" << chip
                             << "' (expected sm_80, sm_86, sm_87, sm_89, sm_90 "
                                "or sm_90a)";
@@ -721,30 +1204,22 @@ LogicalResult LinAttnToGPUPass::configure(AttentionOp op, GpuConfig &cfg) {
   }
   cfg.dk = qType.getShape().back();
   cfg.dv = cast<ShapedType>(op.getV().getType()).getShape().back();
-  cfg.chunk = chunkSize;
-  cfg.warps = warps;
-  cfg.blockV = std::min<int64_t>(blockV, cfg.dv);
-  if (cfg.warps <= 0 || cfg.warps > 16)
-    return op.emitOpError() << "warps must be in [1, 16], got " << warps;
-  if (cfg.dk % 16 || cfg.dk > 256)
-    return op.emitOpError() << "key dim " << cfg.dk
-                            << " must be a multiple of 16 and at most 256";
-  if (cfg.chunk <= 0 || cfg.chunk % (16 * cfg.warps) || cfg.chunk > 256)
-    return op.emitOpError() << "chunk-size " << cfg.chunk
-                            << " must be a multiple of 16 * warps ("
-                            << 16 * cfg.warps << ") and at most 256";
-  if (cfg.blockV <= 0 || cfg.blockV % (8 * cfg.warps) || cfg.dv % cfg.blockV)
-    return op.emitOpError()
-           << "block-v " << cfg.blockV << " must be a multiple of 8 * warps ("
-           << 8 * cfg.warps << ") and divide the value dim " << cfg.dv;
-  int64_t bytes = gpuSharedBytes(cfg.dk, cfg.chunk, cfg.blockV,
-                                 cfg.elt.getIntOrFloatBitWidth() / 8);
-  if (bytes > limit)
-    return op.emitOpError()
-           << "needs " << bytes << " bytes of shared memory (chunk-size "
-           << cfg.chunk << ", key dim " << cfg.dk << ", block-v " << cfg.blockV
-           << "), over the " << limit << " bytes " << chip
-           << " allows per block; lower chunk-size or block-v";
+  PTXPipelineOptions options;
+  options.chip = chip;
+  options.mma = mma;
+  options.chunkSize = chunkSize;
+  options.blockV = blockV;
+  options.warps = warps;
+  GpuKernelPlan plan;
+  std::string error = planGpuKernel(options, cfg.dk, cfg.dv,
+                                    cfg.elt.getIntOrFloatBitWidth() / 8, plan);
+  if (!error.empty())
+    return op.emitOpError() << error;
+  cfg.wgmma = plan.wgmma;
+  cfg.chunk = plan.chunkSize;
+  cfg.warps = plan.warps;
+  cfg.blockV = plan.blockV;
+  targetChip = plan.targetChip;
   return success();
 }
 
@@ -757,8 +1232,8 @@ LogicalResult LinAttnToGPUPass::rewrite(AttentionOp op) {
     return op.emitOpError() << "must be inside a func.func";
   MLIRContext *ctx = op.getContext();
   Location loc = op.getLoc();
-  std::string target =
-      "#nvvm.target<chip = \"" + chip + "\", features = \"+ptx80\", O = 3>";
+  std::string target = "#nvvm.target<chip = \"" + targetChip +
+                       "\", features = \"+ptx80\", O = 3>";
   Attribute targetAttr = parseAttribute(target, ctx);
   OpBuilder b(func);
   auto gpuModule = gpu::GPUModuleOp::create(b, loc, func.getSymName(),

@@ -73,6 +73,7 @@ void mlir::linattn::buildPTXPipeline(OpPassManager &pm,
                                      const PTXPipelineOptions &options) {
   LinAttnToGPUOptions gpu;
   gpu.chip = options.chip;
+  gpu.mma = options.mma;
   gpu.chunkSize = options.chunkSize;
   gpu.blockV = options.blockV;
   gpu.warps = options.warps;
@@ -104,16 +105,24 @@ void mlir::linattn::buildPTXPipeline(OpPassManager &pm,
 
 namespace {
 struct PTXPipelineCLOptions : public PassPipelineOptions<PTXPipelineCLOptions> {
-  Option<std::string> chip{*this, "chip",
-                           llvm::cl::desc("sm_80, sm_86, sm_89 or sm_90"),
-                           llvm::cl::init("sm_80")};
-  Option<int64_t> chunkSize{*this, "chunk-size", llvm::cl::desc("Chunk size"),
-                            llvm::cl::init(64)};
-  Option<int64_t> blockV{*this, "block-v",
-                         llvm::cl::desc("Value columns per thread block"),
-                         llvm::cl::init(32)};
-  Option<int64_t> warps{*this, "warps", llvm::cl::desc("Warps per block"),
-                        llvm::cl::init(4)};
+  Option<std::string> chip{
+      *this, "chip",
+      llvm::cl::desc("sm_80, sm_86, sm_87, sm_89, sm_90 or sm_90a"),
+      llvm::cl::init("sm_80")};
+  Option<std::string> mma{
+      *this, "mma",
+      llvm::cl::desc("auto (wgmma on sm_90 where possible), sync or wgmma"),
+      llvm::cl::init("auto")};
+  Option<int64_t> chunkSize{*this, "chunk-size",
+                            llvm::cl::desc("Chunk size (0: default)"),
+                            llvm::cl::init(0)};
+  Option<int64_t> blockV{
+      *this, "block-v",
+      llvm::cl::desc("Value columns per thread block (0: default)"),
+      llvm::cl::init(0)};
+  Option<int64_t> warps{*this, "warps",
+                        llvm::cl::desc("Warps per block (0: default)"),
+                        llvm::cl::init(0)};
 };
 
 struct CPUPipelineCLOptions : public PassPipelineOptions<CPUPipelineCLOptions> {
@@ -158,6 +167,7 @@ void mlir::linattn::registerTransformsPasses() {
         o.chunkSize = cl.chunkSize;
         o.blockV = cl.blockV;
         o.warps = cl.warps;
+        o.mma = cl.mma;
         buildPTXPipeline(pm, o);
       });
 }

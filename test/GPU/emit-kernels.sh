@@ -1,20 +1,27 @@
 #!/bin/sh
 # Writes the generated AOT kernels of every supported GPU forward variant
 # (PTX + manifest, docs/gpu-kernel-abi.md) for one chip.
-# Usage: emit-kernels.sh OUT_DIR CHIP LINATTN_RUN
+# Usage: emit-kernels.sh OUT_DIR CHIP LINATTN_RUN [extra linattn-run flags]
+# With extra flags (e.g. --mma=sync), only the variants those flags allow
+# are meant to be emitted: a variant the flags make illegal fails the script.
 set -eu
 out=$1 chip=$2 run=$3
+shift 3
 mkdir -p "$out"
 emit() {
   name=$1
   shift
   "$run" --emit-aot="$out" --name="$name" --chip="$chip" "$@" >/dev/null
 }
-emit none_bf16_bthd_128    --decay=none --dtype=bf16 --layout=bthd --dk=128 --dv=128
-emit retnet_bf16_bthd_128  --decay=constant --schedule=retnet --dtype=bf16 --layout=bthd --dk=128 --dv=128
-emit scalar_bf16_bthd_128  --decay=scalar --dtype=bf16 --layout=bthd --dk=128 --dv=128
-emit scalar_bf16_bthd_64   --decay=scalar --dtype=bf16 --layout=bthd --dk=64 --dv=64
-emit constant_f16_bhtd_64  --decay=constant --dtype=f16 --layout=bhtd --dk=64 --dv=64
-emit scalar_f16_bhtd_64x32 --decay=scalar --dtype=f16 --layout=bhtd --dk=64 --dv=32
-emit elu_bf16_bhtd_64x128  --decay=none --feature-map=elu_plus_one --dtype=bf16 --layout=bhtd --dk=64 --dv=128
-emit relu_scalar_bf16_bthd_32x64 --decay=scalar --feature-map=relu --dtype=bf16 --layout=bthd --dk=32 --dv=64
+emit none_bf16_bthd_128    "$@" --decay=none --dtype=bf16 --layout=bthd --dk=128 --dv=128
+emit retnet_bf16_bthd_128  "$@" --decay=constant --schedule=retnet --dtype=bf16 --layout=bthd --dk=128 --dv=128
+emit scalar_bf16_bthd_128  "$@" --decay=scalar --dtype=bf16 --layout=bthd --dk=128 --dv=128
+emit scalar_f16_bhtd_128x64 "$@" --decay=scalar --dtype=f16 --layout=bhtd --dk=128 --dv=64
+if [ "$*" != "--warps=8" ]; then
+  # Key dims a two-warpgroup wgmma kernel cannot split.
+  emit scalar_bf16_bthd_64   "$@" --decay=scalar --dtype=bf16 --layout=bthd --dk=64 --dv=64
+  emit constant_f16_bhtd_64  "$@" --decay=constant --dtype=f16 --layout=bhtd --dk=64 --dv=64
+  emit scalar_f16_bhtd_64x32 "$@" --decay=scalar --dtype=f16 --layout=bhtd --dk=64 --dv=32
+  emit elu_bf16_bhtd_64x128  "$@" --decay=none --feature-map=elu_plus_one --dtype=bf16 --layout=bhtd --dk=64 --dv=128
+  emit relu_scalar_bf16_bthd_32x64 "$@" --decay=scalar --feature-map=relu --dtype=bf16 --layout=bthd --dk=32 --dv=64
+fi

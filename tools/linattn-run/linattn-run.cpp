@@ -122,11 +122,18 @@ static cl::opt<std::string> aotName("name",
                                     cl::init("linattn_fwd"), cl::cat(cat));
 static cl::opt<std::string> chip("chip", cl::desc("GPU chip of --emit-aot"),
                                  cl::init("sm_80"), cl::cat(cat));
-static cl::opt<int64_t> blockV("block-v",
-                               cl::desc("GPU value columns per thread block"),
-                               cl::init(32), cl::cat(cat));
-static cl::opt<int64_t> warps("warps", cl::desc("GPU warps per thread block"),
-                              cl::init(4), cl::cat(cat));
+static cl::opt<std::string>
+    mmaKind("mma",
+            cl::desc("GPU tensor-core instructions of --emit-aot: auto (wgmma "
+                     "on sm_90 where the shape allows), sync or wgmma"),
+            cl::init("auto"), cl::cat(cat));
+static cl::opt<int64_t>
+    blockV("block-v",
+           cl::desc("GPU value columns per thread block (0: default)"),
+           cl::init(0), cl::cat(cat));
+static cl::opt<int64_t>
+    warps("warps", cl::desc("GPU warps per thread block (0: default)"),
+          cl::init(0), cl::cat(cat));
 // Tuning and caches.
 static cl::opt<bool> tuneFlag("tune",
                               cl::desc("Tune for this shape now and store the "
@@ -339,7 +346,8 @@ int main(int argc, char **argv) {
   if (!emitAOT.empty()) {
     GPUCompileOptions gpu;
     gpu.chip = chip;
-    gpu.chunkSize = chunkSize ? chunkSize : 64;
+    gpu.mma = mmaKind;
+    gpu.chunkSize = chunkSize;
     gpu.blockV = blockV;
     gpu.warps = warps;
     GPUKernelImage image;
@@ -348,7 +356,8 @@ int main(int argc, char **argv) {
     if (std::string e = writeAOT(image, emitAOT, aotName); !e.empty())
       return fail(e);
     llvm::outs() << "wrote " << emitAOT << "/" << aotName << ".ptx and .json ("
-                 << gpu.chip << ", " << image.threads << " threads, block-v "
+                 << image.chip << ", " << (image.wgmma ? "wgmma" : "mma.sync")
+                 << ", " << image.threads << " threads, block-v "
                  << image.blockV << ", " << image.sharedBytes
                  << " bytes of shared memory)\n";
     return 0;

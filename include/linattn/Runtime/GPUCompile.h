@@ -22,14 +22,17 @@
 
 namespace linattn {
 
-/// Tunable options of the GPU kernel (see --convert-linattn-to-gpu).
+/// Tunable options of the GPU kernel (see --convert-linattn-to-gpu); 0
+/// picks the default for the chip and shape.
 struct GPUCompileOptions {
   /// sm_80, sm_86, sm_87, sm_89, sm_90 or sm_90a.
   std::string chip = "sm_80";
-  int64_t chunkSize = 64;
+  /// "auto" (wgmma on sm_90 where the shape allows), "sync" or "wgmma".
+  std::string mma = "auto";
+  int64_t chunkSize = 0;
   /// Value columns per thread block (clamped to the value dim).
-  int64_t blockV = 32;
-  int64_t warps = 4;
+  int64_t blockV = 0;
+  int64_t warps = 0;
 };
 
 /// A compiled GPU kernel.
@@ -38,6 +41,10 @@ struct GPUKernelImage {
   /// The manifest (JSON text); its "ptx" field is `<name>.ptx`.
   std::string manifest;
   std::string entry = "linattn_fwd";
+  /// The chip the PTX targets (sm_90a for wgmma kernels).
+  std::string chip;
+  bool wgmma = false;
+  int64_t chunkSize = 0;
   int64_t threads = 0;
   int64_t blockV = 0;
   int64_t sharedBytes = 0;

@@ -38,22 +38,42 @@ struct CPUPipelineOptions {
 /// lowering to the LLVM dialect to `pm`.
 void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);
 
-/// Options of the GPU pipeline (see --convert-linattn-to-gpu).
+/// Options of the GPU pipeline (see --convert-linattn-to-gpu). Zero means
+/// "pick the default for the chip and shape".
 struct PTXPipelineOptions {
   std::string chip = "sm_80";
-  int64_t chunkSize = 64;
-  int64_t blockV = 32;
-  int64_t warps = 4;
+  /// "auto" (wgmma on sm_90/sm_90a where the shape allows), "sync" or
+  /// "wgmma".
+  std::string mma = "auto";
+  int64_t chunkSize = 0;
+  int64_t blockV = 0;
+  int64_t warps = 0;
 };
 
 /// linattn.attention -> gpu.module -> NVVM -> gpu.binary holding PTX
 /// (gpu-module-to-binary format=isa; no CUDA toolkit needed).
 void buildPTXPipeline(OpPassManager &pm, const PTXPipelineOptions &options);
 
-/// Bytes of dynamic shared memory the GPU kernel needs (0 when the
-/// combination is invalid).
-int64_t gpuSharedBytes(int64_t keyDim, int64_t chunkSize, int64_t blockV,
-                       int64_t elementBytes);
+/// The resolved form of a GPU kernel's options for one problem shape.
+struct GpuKernelPlan {
+  /// wgmma.mma_async (Hopper, needs the arch-specific target sm_90a)
+  /// instead of mma.sync.
+  bool wgmma = false;
+  /// The chip the PTX targets: `chip`, or sm_90a for wgmma.
+  std::string targetChip;
+  int64_t chunkSize = 0, blockV = 0, warps = 0, threads = 0;
+  /// Dynamic shared memory per block, in bytes.
+  int64_t sharedBytes = 0;
+};
+
+/// Applies the defaults to `options` for keys of width `keyDim`, values of
+/// width `valueDim` and `elementBytes`-byte inputs, and checks the
+/// combination (tile divisibility, registers, the chip's shared memory).
+/// Returns "" and fills `plan`, or the reason the combination is illegal.
+std::string planGpuKernel(const PTXPipelineOptions &options, int64_t keyDim,
+                          int64_t valueDim, int64_t elementBytes,
+                          GpuKernelPlan &plan);
+
 /// Largest dynamic shared memory per block on `chip` (opt-in), or 0 for an
 /// unknown chip.
 int64_t gpuSharedLimit(llvm::StringRef chip);

@@ -106,6 +106,13 @@ def LinAttnToGPU : Pass<"convert-linattn-to-gpu", "::mlir::ModuleOp"> {
     a slice of the value columns, and is updated with
     S ← γc·S + (diag(γk)·K)ᵀ·V.
 
+    With `mma=wgmma` (the default on sm_90/sm_90a when Dk is a multiple
+    of 64), the target becomes sm_90a and every product is a warpgroup
+    `wgmma.mma_async` reading its operands from shared memory through
+    matrix descriptors (no-swizzle core-matrix layout): each warpgroup owns
+    64 query rows and a share of the state's key rows, P is written back to
+    shared memory in bf16/f16, and decayed Kᵀ is staged for the state update.
+
     Supported: bf16/f16 inputs, f32 accumulation and state, decays none,
     constant and scalar, elementwise feature maps, both layouts, GQA/GVA,
     varlen offsets, initial/final state (key- or value-major). Anything else
@@ -114,13 +121,16 @@ def LinAttnToGPU : Pass<"convert-linattn-to-gpu", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_80\"",
-           "Target chip: sm_80, sm_86, sm_89 or sm_90">,
-    Option<"chunkSize", "chunk-size", "int64_t", /*default=*/"64",
-           "Chunk size C (a multiple of 16 * warps)">,
-    Option<"blockV", "block-v", "int64_t", /*default=*/"32",
-           "Value columns per thread block (a multiple of 8 * warps)">,
-    Option<"warps", "warps", "int64_t", /*default=*/"4",
-           "Warps per thread block">
+           "Target chip: sm_80, sm_86, sm_87, sm_89, sm_90 or sm_90a">,
+    Option<"mma", "mma", "std::string", /*default=*/"\"auto\"",
+           "Tensor-core instructions: auto (wgmma on sm_90 where the shape "
+           "allows, else mma.sync), sync or wgmma">,
+    Option<"chunkSize", "chunk-size", "int64_t", /*default=*/"0",
+           "Chunk size C (0: 64 per warpgroup for wgmma, else 64)">,
+    Option<"blockV", "block-v", "int64_t", /*default=*/"0",
+           "Value columns per thread block (0: 64 for wgmma, else 32)">,
+    Option<"warps", "warps", "int64_t", /*default=*/"0",
+           "Warps per thread block (0: 4)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",

@@ -1,20 +1,28 @@
 // REQUIRES: ptxas
-// Every generated GPU kernel variant, for every supported chip, assembles
+// Every generated GPU kernel variant, for every supported chip (sm_90 with
+// the wgmma kernel, one and two warpgroups, and with mma.sync), assembles
 // with the CUDA toolkit's ptxas without register spills.
 // RUN: rm -rf %t && %S/../../GPU/check-ptx.sh %t linattn-run %ptxas | FileCheck %s
 // CHECK-NOT: FAIL
 // CHECK-NOT: SPILL
-// CHECK: 32 kernels assembled
+// CHECK: 49 kernels assembled (12 with wgmma)
 
 // The manifest describes the kernel for the launchers (docs/gpu-kernel-abi.md).
 // RUN: linattn-run --emit-aot=%t/m --name=k --chip=sm_90 --decay=scalar --dtype=bf16 --layout=bthd --dk=128 --dv=128 | FileCheck %s --check-prefix=EMIT
 // RUN: FileCheck %s --check-prefix=JSON < %t/m/k.json
-// EMIT: wrote {{.*}}/k.ptx and .json (sm_90, 128 threads, block-v 32, 48640 bytes of shared memory)
+// EMIT: wrote {{.*}}/k.ptx and .json (sm_90a, wgmma, 128 threads, block-v 64, 82696 bytes of shared memory)
 // JSON-DAG: "format": "linattn-aot"
 // JSON-DAG: "entry": "linattn_fwd"
 // JSON-DAG: "ptx": "k.ptx"
 // JSON-DAG: "decay": "scalar"
-// JSON-DAG: "shared_bytes": 48640
+// JSON-DAG: "shared_bytes": 82696
+// JSON-DAG: "chip": "sm_90a"
+// JSON-DAG: "mma": "wgmma"
+// JSON-DAG: "block_v": 64
+
+// mma=sync keeps the portable kernel on sm_90.
+// RUN: linattn-run --emit-aot=%t/s --name=k --chip=sm_90 --mma=sync --decay=scalar --dtype=bf16 --layout=bthd --dk=128 --dv=128 | FileCheck %s --check-prefix=SYNC
+// SYNC: wrote {{.*}}/k.ptx and .json (sm_90, mma.sync, 128 threads, block-v 32, 48640 bytes of shared memory)
 
 // f32 specs are rejected with a clear error.
 // RUN: not linattn-run --emit-aot=%t/bad --dtype=f32 2>&1 | FileCheck %s --check-prefix=BAD
