@@ -130,7 +130,8 @@ std::string compileGPU(const AttentionSpec &spec,
   po.warps = options.warps;
   mlir::linattn::GpuKernelPlan plan;
   if (std::string e = mlir::linattn::planGpuKernel(
-          po, spec.keyDim, spec.valueDim, dtypeSize(spec.dtype), plan);
+          po, spec.keyDim, spec.valueDim, dtypeSize(spec.dtype),
+          spec.decay == DecayKind::Vector, plan);
       !e.empty())
     return "GPU kernel options: " + e;
   mlir::linattn::buildPTXPipeline(pm, po);

@@ -42,10 +42,12 @@ static constexpr int64_t kPad = 8;
 
 /// Shared-memory bytes of the mma.sync kernel: padded row-major tiles.
 static int64_t syncSharedBytes(int64_t dk, int64_t chunk, int64_t blockV,
-                               int64_t elementBytes) {
-  int64_t elems = 2 * chunk * (dk + kPad)      // Q, K
-                  + blockV * (chunk + kPad)    // Vᵀ
-                  + blockV * (dk + kPad);      // Sᵀ
+                               int64_t elementBytes, bool vectorGates) {
+  int64_t elems = 2 * chunk * (dk + kPad)   // Q, K
+                  + blockV * (chunk + kPad) // Vᵀ
+                  + blockV * (dk + kPad);   // Sᵀ
+  if (vectorGates) // + raw K and the per-key cumulative gates
+    return (elems + chunk * (dk + kPad)) * elementBytes + 4 * chunk * dk;
   return elems * elementBytes + 2 * 4 * chunk; // + raw and cumulative gates
 }
 
@@ -64,7 +66,7 @@ static int64_t wgmmaSharedBytes(int64_t dk, int64_t chunk, int64_t blockV,
 
 std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
                                          int64_t dk, int64_t dv,
-                                         int64_t elementBytes,
+                                         int64_t elementBytes, bool vectorGates,
                                          GpuKernelPlan &plan) {
   std::string msg;
   llvm::raw_string_ostream os(msg);
@@ -89,6 +91,10 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
     os << "mma=wgmma needs sm_90 or sm_90a, not " << chip;
     return msg;
   }
+  if (mma == "wgmma" && vectorGates) {
+    os << "mma=wgmma does not support vector gates yet; use mma=sync";
+    return msg;
+  }
   int64_t warps = options.warps ? options.warps : 4;
   // wgmma needs whole warpgroups, M = 64 query rows per warpgroup, and the
   // state's key rows in 64-row tiles shared out evenly among warpgroups.
@@ -98,7 +104,8 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
     return warps % 4 == 0 && groups > 0 && chunk == 64 * groups &&
            dk % 64 == 0 && (dk / 64) % groups == 0;
   };
-  plan.wgmma = mma == "wgmma" || (mma == "auto" && hopper && wgmmaFits());
+  plan.wgmma = mma == "wgmma" ||
+               (mma == "auto" && hopper && !vectorGates && wgmmaFits());
   plan.targetChip = plan.wgmma ? "sm_90a" : chip.str();
   plan.warps = warps;
   plan.threads = 32 * warps;
@@ -146,7 +153,7 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
          << 8 * warps << ") and divide the value dim " << dv;
       return msg;
     }
-    plan.sharedBytes = syncSharedBytes(dk, C, BV, elementBytes);
+    plan.sharedBytes = syncSharedBytes(dk, C, BV, elementBytes, vectorGates);
   }
   if (plan.sharedBytes > limit) {
     os << "needs " << plan.sharedBytes << " bytes of shared memory (chunk-size "
@@ -196,6 +203,8 @@ struct GpuConfig {
   int64_t ldK() const { return dk + kPad; }
   int64_t ldC() const { return chunk + kPad; }
   bool hasGates() const { return decay != DecayKind::None; }
+  /// Per-key (GLA) gates: the decay sits inside the key contraction.
+  bool vectorGates() const { return decay == DecayKind::Vector; }
 };
 
 /// An mma accumulator fragment: c0..c3.
@@ -336,7 +345,8 @@ private:
   /// per thread and step; `put(row, col, vec)` stores the vector<8xelt>.
   void stageRows(Value src, Value batch, Value tok0, Value rows, Value head,
                  Value heads, int64_t dim, Value col0, int64_t width,
-                 function_ref<void(Value, Value, Value)> put);
+                 function_ref<void(Value, Value, Value)> put,
+                 Type elt = nullptr);
   Value featureMap(Value vec8, bool isQuery);
   /// Stages Q, K and Vᵀ of rows [tok0, tok0 + rows) and the raw gates.
   void stageInputs(Value tok0, Value rows, Value vCol0);
@@ -344,6 +354,11 @@ private:
   void stageGates(Value tok0, Value rows);
   /// One chunk with mma.sync (state: this thread's values, updated).
   void emitChunk(Value c0, SmallVector<Value> &state);
+  /// One chunk with per-key (GLA) gates, mma.sync.
+  void emitChunkVector(Value c0, SmallVector<Value> &state);
+  /// Stores this thread's output accumulators of rows t0, t1 (< rows).
+  void storeOutputs(ArrayRef<Frag> out, Value tok0, Value t0, Value t1,
+                    Value rows);
   /// One chunk with wgmma.
   void emitChunkWgmma(Value c0, SmallVector<Value> &state);
   /// Key row d and value column (within the block's tile) of state value i
@@ -379,6 +394,7 @@ private:
   // Shared-memory tiles (1-D core-matrix tiles for wgmma) and their byte
   // offsets.
   Value qs, ks, vt, st, ps, kd, graw, gs, gf;
+  Value kr, gb; // vector gates: raw K and the cumulative gates [C][Dk] (f32)
   int64_t qsOff = 0, ksOff = 0, vtOff = 0, stOff = 0, psOff = 0, kdOff = 0;
   Value descSlot; // shared i64 holding (shared address >> 4) of the buffer
   Value descBase; // its value, loaded once per chunk
@@ -429,10 +445,13 @@ Value KernelEmitter::featureMap(Value vec8, bool isQuery) {
 void KernelEmitter::stageRows(Value src, Value batch, Value tok0, Value rows,
                               Value head, Value heads, int64_t dim, Value col0,
                               int64_t width,
-                              function_ref<void(Value, Value, Value)> put) {
+                              function_ref<void(Value, Value, Value)> put,
+                              Type elt) {
   int64_t perRow = width / 8, total = cfg.chunk * perRow;
   int64_t steps = (total + cfg.threads() - 1) / cfg.threads();
-  auto vecTy = VectorType::get({8}, cfg.elt);
+  if (!elt)
+    elt = cfg.elt;
+  auto vecTy = VectorType::get({8}, elt);
   loop(steps, [&](Value i) {
     Value lin = add(mul(i, cfg.threads()), tid);
     auto body = [&] {
@@ -451,7 +470,7 @@ void KernelEmitter::stageRows(Value src, Value batch, Value tok0, Value rows,
           [&] {
             return Value(arith::ConstantOp::create(
                 b, loc, vecTy,
-                DenseElementsAttr::get(vecTy, b.getFloatAttr(cfg.elt, 0.0))));
+                DenseElementsAttr::get(vecTy, b.getFloatAttr(elt, 0.0))));
           });
       put(row, col, vec);
     };
@@ -521,7 +540,7 @@ void KernelEmitter::stageInputs(Value tok0, Value rows, Value vCol0) {
   stageRows(q, batch, tok0, rows, headQ, headsQ, cfg.dk, idx(0), cfg.dk,
             putRow(qs, true));
   stageRows(k, batch, tok0, rows, headK, headsK, cfg.dk, idx(0), cfg.dk,
-            putRow(ks, false));
+            putRow(cfg.vectorGates() ? kr : ks, false));
   stageRows(v, batch, tok0, rows, headV, headsV, cfg.dv, vCol0, BV,
             [&](Value row, Value col, Value vec) {
               for (int64_t i = 0; i < 8; ++i) {
@@ -554,6 +573,246 @@ void KernelEmitter::stageGates(Value tok0, Value rows) {
         [&] { return f(0.0); });
     store(gv, graw, tid);
   });
+}
+
+void KernelEmitter::storeOutputs(ArrayRef<Frag> out, Value tok0, Value t0,
+                                 Value t1, Value rows) {
+  // Rows t < rows: two consecutive outputs per 32-bit store.
+  int64_t BV = cfg.blockV;
+  Value twoQ = mul(qd, 2);
+  for (int64_t half = 0; half < 2; ++half) {
+    Value t = half ? t1 : t0;
+    ifThen(ult(t, rows), [&] {
+      Value base = tokenOffset(batch, add(tok0, t), head, heads, cfg.dv);
+      for (int64_t nv = 0; nv < BV / 8; ++nv) {
+        Value col = add(add(mul(vTile, BV), 8 * nv), twoQ);
+        Value pair = vector::FromElementsOp::create(
+            b, loc, VectorType::get({2}, cfg.elt),
+            ValueRange{toElt(out[nv][2 * half]), toElt(out[nv][2 * half + 1])});
+        auto stOp = vector::StoreOp::create(b, loc, pair, o,
+                                            ValueRange{add(base, col)});
+        stOp.setAlignment(4);
+      }
+    });
+  }
+}
+
+void KernelEmitter::emitChunkVector(Value c0, SmallVector<Value> &flatState) {
+  int64_t C = cfg.chunk, W = cfg.warps, BV = cfg.blockV, Dk = cfg.dk;
+  int64_t ntw = BV / W / 8;
+  SmallVector<Frag> state;
+  for (size_t i = 0; i < flatState.size(); i += 4)
+    state.push_back(Frag(flatState.begin() + i, flatState.begin() + i + 4));
+  Value rows = arith::MinSIOp::create(b, loc, idx(C),
+                                      arith::SubIOp::create(b, loc, len, c0));
+  Value tok0 = add(start, c0);
+  Value vw = mul(warp, BV / W);
+
+  // 1. Stage Q, raw K, Vᵀ, Sᵀ and the raw per-key log-gates [C][Dk] (rows
+  // past the end are 0, so the cumulative gates stay flat there).
+  stageInputs(tok0, rows, mul(vTile, BV));
+  for (int64_t i = 0; i < cfg.stateValues(); ++i) {
+    auto [d, col] = stateCoord(i);
+    store(toElt(flatState[i]), st, {col, d});
+  }
+  stageRows(
+      gate, batch, tok0, rows, head, heads, Dk, idx(0), Dk,
+      [&](Value row, Value col, Value vec) {
+        auto vt32 = VectorType::get({8}, f32);
+        Value x = vec.getType() == vt32
+                      ? vec
+                      : Value(arith::ExtFOp::create(b, loc, vt32, vec));
+        auto splat = [&](double c) {
+          return Value(arith::ConstantOp::create(
+              b, loc, vt32,
+              DenseElementsAttr::get(vt32, b.getF32FloatAttr(c))));
+        };
+        if (cfg.clampMin)
+          x = arith::MaximumFOp::create(b, loc, x, splat(*cfg.clampMin));
+        x = arith::MaximumFOp::create(b, loc, x, splat(kMinLogGate));
+        auto stOp =
+            vector::StoreOp::create(b, loc, x, gb, ValueRange{row, col});
+        stOp.setAlignment(16);
+      },
+      cfg.gateElt);
+  gpu::BarrierOp::create(b, loc);
+
+  // 2. One thread per key feature d: cumulative gates b_t[d] down the chunk,
+  // then K̃[s][d] = k_s[d] exp(b_e[d] - b_s[d]) with e the last row of s's
+  // 16-row sub-chunk (a factor <= 1, so nothing overflows).
+  loop((Dk + cfg.threads() - 1) / cfg.threads(), [&](Value it) {
+    Value d = add(mul(it, cfg.threads()), tid);
+    ifThen(ult(d, idx(Dk)), [&] {
+      auto sum = scf::ForOp::create(b, loc, idx(0), idx(C), idx(1),
+                                    ValueRange{f(0.0)});
+      {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(sum.getBody());
+        Value t = sum.getInductionVar();
+        Value acc = fadd(sum.getRegionIterArgs()[0], load(gb, {t, d}));
+        store(acc, gb, {t, d});
+        scf::YieldOp::create(b, loc, acc);
+      }
+      loop(C, [&](Value s) {
+        Value e = add(mul(arith::DivUIOp::create(b, loc, s, idx(16)), 16), 15);
+        Value fac = exp(fsub(load(gb, {e, d}), load(gb, {s, d})));
+        store(toElt(fmul(toF32(load(kr, {s, d})), fac)), ks, {s, d});
+      });
+    });
+  });
+  gpu::BarrierOp::create(b, loc);
+
+  // 3. Outputs. Row block i (16 rows, reference r = 16 i - 1): off-diagonal
+  // blocks j < i on tensor cores with A = q exp(b_t - b_r) ⊙ exp(b_r - b_e_j)
+  // and B = K̃_j; the diagonal block exactly, element by element; the
+  // inter-chunk part with A = q ⊙ exp(b_t).
+  Value twoQ = mul(qd, 2);
+  for (int64_t mq = 0; mq < C / 16 / W; ++mq) {
+    Value row0 = add(mul(warp, C / W), 16 * mq);
+    Value blk = arith::DivUIOp::create(b, loc, row0, idx(16));
+    // b_r: the row before the block (row 0's gates for block 0 never reach
+    // an off-diagonal product, which is masked out).
+    Value ref = arith::MaxSIOp::create(
+        b, loc, arith::SubIOp::create(b, loc, row0, idx(1)), idx(0));
+    Value t0 = add(row0, g), t1 = add(t0, 8);
+    SmallVector<Frag> p(C / 8, zeroFrag()), out(BV / 8, zeroFrag());
+    for (int64_t kk = 0; kk < Dk / 16; ++kk) {
+      // This thread's A elements: rows {t0, t1} x cols 16 kk + {2q, 2q+1,
+      // 2q+8, 2q+9}, in fragment order.
+      Value cols[4] = {add(twoQ, 16 * kk), add(twoQ, 16 * kk + 1),
+                       add(twoQ, 16 * kk + 8), add(twoQ, 16 * kk + 9)};
+      Value q8[8], qt[8], qs8[8];
+      for (int64_t e = 0; e < 8; ++e) {
+        // Fragment register e/2 holds (row, col pair): 0 (t0, c0..1),
+        // 1 (t1, c0..1), 2 (t0, c8..9), 3 (t1, c8..9).
+        int64_t reg = e / 2;
+        Value t = reg % 2 ? t1 : t0;
+        Value d = cols[(reg / 2) * 2 + e % 2];
+        q8[e] = toF32(load(qs, {t, d}));
+        Value bt = load(gb, {t, d});
+        qt[e] = fmul(q8[e], exp(fsub(bt, load(gb, {ref, d}))));
+        qs8[e] = fmul(q8[e], exp(bt));
+      }
+      auto packA = [&](function_ref<Value(int64_t)> x) {
+        return SmallVector<Value>{pack(x(0), x(1)), pack(x(2), x(3)),
+                                  pack(x(4), x(5)), pack(x(6), x(7))};
+      };
+      for (int64_t j = 0; j < C / 16; ++j) {
+        // exp(b_r - b_e_j) per column; clamped at 0 so that blocks j >= i
+        // (masked or replaced below) cannot overflow.
+        Value fj[4];
+        for (int64_t c = 0; c < 4; ++c)
+          fj[c] = exp(arith::MinimumFOp::create(
+              b, loc,
+              fsub(load(gb, {ref, cols[c]}),
+                   load(gb, {idx(16 * j + 15), cols[c]})),
+              f(0.0)));
+        SmallVector<Value> a = packA([&](int64_t e) {
+          int64_t reg = e / 2;
+          return fmul(qt[e], fj[(reg / 2) * 2 + e % 2]);
+        });
+        for (int64_t ns = 2 * j; ns < 2 * j + 2; ++ns)
+          p[ns] = mma(a, fragB(ks, add(g, 8 * ns), add(twoQ, 16 * kk)), p[ns]);
+      }
+      SmallVector<Value> aS = packA([&](int64_t e) { return qs8[e]; });
+      for (int64_t nv = 0; nv < BV / 8; ++nv)
+        out[nv] =
+            mma(aS, fragB(st, add(g, 8 * nv), add(twoQ, 16 * kk)), out[nv]);
+    }
+    // The diagonal block, exactly: P[t][s] = Σ_d q k exp(b_t - b_s).
+    for (int64_t ns = 0; ns < C / 8; ++ns) {
+      Value diag = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, blk,
+                                         idx(ns / 2));
+      auto ifOp =
+          scf::IfOp::create(b, loc, SmallVector<Type>(4, f32), diag, true);
+      {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+        Value s0 = add(twoQ, 8 * ns), s1 = add(s0, 1);
+        auto sum = scf::ForOp::create(b, loc, idx(0), idx(Dk), idx(1),
+                                      SmallVector<Value>(4, f(0.0)));
+        {
+          OpBuilder::InsertionGuard inner(b);
+          b.setInsertionPointToStart(sum.getBody());
+          Value d = sum.getInductionVar();
+          Value qa = toF32(load(qs, {t0, d})), qb = toF32(load(qs, {t1, d}));
+          Value ka = toF32(load(kr, {s0, d})), kb = toF32(load(kr, {s1, d}));
+          Value ga = load(gb, {t0, d}), gbv = load(gb, {t1, d});
+          Value sa = load(gb, {s0, d}), sb = load(gb, {s1, d});
+          // exp of a positive difference (s > t) is masked out later;
+          // clamp so it cannot produce inf * 0.
+          auto term = [&](Value qv, Value gt, Value kv, Value gsv) {
+            Value x = arith::MinimumFOp::create(b, loc, fsub(gt, gsv), f(0.0));
+            return fmul(fmul(qv, kv), exp(x));
+          };
+          auto acc = sum.getRegionIterArgs();
+          SmallVector<Value> next = {fadd(acc[0], term(qa, ga, ka, sa)),
+                                     fadd(acc[1], term(qa, ga, kb, sb)),
+                                     fadd(acc[2], term(qb, gbv, ka, sa)),
+                                     fadd(acc[3], term(qb, gbv, kb, sb))};
+          scf::YieldOp::create(b, loc, next);
+        }
+        scf::YieldOp::create(b, loc, sum.getResults());
+        b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+        scf::YieldOp::create(b, loc, ValueRange(p[ns]));
+      }
+      for (int64_t e = 0; e < 4; ++e)
+        p[ns][e] = ifOp.getResult(e);
+    }
+    for (int64_t ns = 0; ns < C / 8; ++ns) {
+      Value s0 = add(twoQ, 8 * ns), s1 = add(s0, 1);
+      for (int64_t e = 0; e < 4; ++e)
+        p[ns][e] =
+            select(ule((e & 1) ? s1 : s0, e < 2 ? t0 : t1), p[ns][e], f(0.0));
+    }
+    for (int64_t kk = 0; kk < C / 16; ++kk) {
+      SmallVector<Value> a = {pack(p[2 * kk][0], p[2 * kk][1]),
+                              pack(p[2 * kk][2], p[2 * kk][3]),
+                              pack(p[2 * kk + 1][0], p[2 * kk + 1][1]),
+                              pack(p[2 * kk + 1][2], p[2 * kk + 1][3])};
+      for (int64_t nv = 0; nv < BV / 8; ++nv)
+        out[nv] =
+            mma(a, fragB(vt, add(g, 8 * nv), add(twoQ, 16 * kk)), out[nv]);
+    }
+    storeOutputs(out, tok0, t0, t1, rows);
+  }
+
+  // 4. S[d][·] ← exp(b_C[d]) S[d][·] + Σ_s k_s[d] exp(b_C[d] - b_s[d]) v_s.
+  Value last = idx(C - 1);
+  for (int64_t mt = 0; mt < Dk / 16; ++mt) {
+    Value d0 = add(g, 16 * mt), d1 = add(d0, 8);
+    Value e0 = exp(load(gb, {last, d0})), e1 = exp(load(gb, {last, d1}));
+    for (int64_t nt = 0; nt < ntw; ++nt) {
+      Frag &fr = state[mt * ntw + nt];
+      fr[0] = fmul(fr[0], e0);
+      fr[1] = fmul(fr[1], e0);
+      fr[2] = fmul(fr[2], e1);
+      fr[3] = fmul(fr[3], e1);
+    }
+  }
+  for (int64_t kk = 0; kk < C / 16; ++kk) {
+    Value s[4] = {add(twoQ, 16 * kk), add(twoQ, 16 * kk + 1),
+                  add(twoQ, 16 * kk + 8), add(twoQ, 16 * kk + 9)};
+    SmallVector<SmallVector<Value>> bv;
+    for (int64_t nt = 0; nt < ntw; ++nt)
+      bv.push_back(fragB(vt, add(add(vw, 8 * nt), g), add(twoQ, 16 * kk)));
+    for (int64_t mt = 0; mt < Dk / 16; ++mt) {
+      Value d0 = add(g, 16 * mt), d1 = add(d0, 8);
+      auto kd = [&](int i, Value d) {
+        Value x = toF32(load(kr, {s[i], d}));
+        return fmul(x, exp(fsub(load(gb, {last, d}), load(gb, {s[i], d}))));
+      };
+      SmallVector<Value> a = {
+          pack(kd(0, d0), kd(1, d0)), pack(kd(0, d1), kd(1, d1)),
+          pack(kd(2, d0), kd(3, d0)), pack(kd(2, d1), kd(3, d1))};
+      for (int64_t nt = 0; nt < ntw; ++nt)
+        state[mt * ntw + nt] = mma(a, bv[nt], state[mt * ntw + nt]);
+    }
+  }
+  gpu::BarrierOp::create(b, loc);
+  flatState.clear();
+  for (Frag &fr : state)
+    flatState.append(fr.begin(), fr.end());
 }
 
 void KernelEmitter::emitChunk(Value c0, SmallVector<Value> &flatState) {
@@ -646,23 +905,7 @@ void KernelEmitter::emitChunk(Value c0, SmallVector<Value> &flatState) {
         out[nv] =
             mma(a, fragB(vt, add(g, 8 * nv), add(twoQ, 16 * kk)), out[nv]);
     }
-    // Store rows t < rows: two consecutive outputs per 32-bit store.
-    for (int64_t half = 0; half < 2; ++half) {
-      Value t = half ? t1 : t0;
-      ifThen(ult(t, rows), [&] {
-        Value base = tokenOffset(batch, add(tok0, t), head, heads, cfg.dv);
-        for (int64_t nv = 0; nv < BV / 8; ++nv) {
-          Value col = add(add(mul(vTile, BV), 8 * nv), twoQ);
-          Value pair = vector::FromElementsOp::create(
-              b, loc, VectorType::get({2}, cfg.elt),
-              ValueRange{toElt(out[nv][2 * half]),
-                         toElt(out[nv][2 * half + 1])});
-          auto stOp = vector::StoreOp::create(b, loc, pair, o,
-                                              ValueRange{add(base, col)});
-          stOp.setAlignment(4);
-        }
-      });
-    }
+    storeOutputs(out, tok0, t0, t1, rows);
   }
 
   // 4. State update S ← exp(b_C) S + (diag(exp(b_C - b_s)) K)ᵀ V for this
@@ -1096,12 +1339,18 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     ifThen(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, idx(0)),
            [&] { store(base, descSlot, idx(0)); });
   } else {
+    if (cfg.vectorGates())
+      gb = carve({C, Dk}, f32); // first: 16-byte aligned rows
     qs = carve({C, cfg.ldK()}, cfg.elt);
     ks = carve({C, cfg.ldK()}, cfg.elt);
+    if (cfg.vectorGates())
+      kr = carve({C, cfg.ldK()}, cfg.elt);
     vt = carve({BV, cfg.ldC()}, cfg.elt);
     st = carve({BV, cfg.ldK()}, cfg.elt);
-    graw = carve({C}, f32);
-    gs = carve({C}, f32);
+    if (!cfg.vectorGates()) {
+      graw = carve({C}, f32);
+      gs = carve({C}, f32);
+    }
   }
 
   // The state, in registers, from the initial state or zero.
@@ -1129,6 +1378,8 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     SmallVector<Value> s(forOp.getRegionIterArgs());
     if (cfg.wgmma)
       emitChunkWgmma(forOp.getInductionVar(), s);
+    else if (cfg.vectorGates())
+      emitChunkVector(forOp.getInductionVar(), s);
     else
       emitChunk(forOp.getInductionVar(), s);
     scf::YieldOp::create(b, loc, s);
@@ -1173,9 +1424,9 @@ LogicalResult LinAttnToGPUPass::configure(AttentionOp op, GpuConfig &cfg) {
   DecayAttr decay = op.getDecay();
   cfg.decay = decay.getKind();
   if (cfg.decay != DecayKind::None && cfg.decay != DecayKind::Constant &&
-      cfg.decay != DecayKind::Scalar)
+      cfg.decay != DecayKind::Scalar && cfg.decay != DecayKind::Vector)
     return op.emitOpError() << "the GPU lowering supports decays none, "
-                               "constant and scalar, not '"
+                               "constant, scalar and vector, not '"
                             << stringifyDecayKind(cfg.decay) << "' yet";
   if (op.getNormalization() != Normalization::None || !op.getCausal() ||
       op.getExclusive())
@@ -1212,7 +1463,8 @@ LogicalResult LinAttnToGPUPass::configure(AttentionOp op, GpuConfig &cfg) {
   options.warps = warps;
   GpuKernelPlan plan;
   std::string error = planGpuKernel(options, cfg.dk, cfg.dv,
-                                    cfg.elt.getIntOrFloatBitWidth() / 8, plan);
+                                    cfg.elt.getIntOrFloatBitWidth() / 8,
+                                    cfg.vectorGates(), plan);
   if (!error.empty())
     return op.emitOpError() << error;
   cfg.wgmma = plan.wgmma;

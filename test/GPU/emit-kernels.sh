@@ -24,4 +24,7 @@ if [ "$*" != "--warps=8" ]; then
   emit scalar_f16_bhtd_64x32 "$@" --decay=scalar --dtype=f16 --layout=bhtd --dk=64 --dv=32
   emit elu_bf16_bhtd_64x128  "$@" --decay=none --feature-map=elu_plus_one --dtype=bf16 --layout=bhtd --dk=64 --dv=128
   emit relu_scalar_bf16_bthd_32x64 "$@" --decay=scalar --feature-map=relu --dtype=bf16 --layout=bthd --dk=32 --dv=64
+  # Per-key (GLA) gates: mma.sync kernel with an exact diagonal sub-block.
+  emit gla_bf16_bthd_128     "$@" --decay=vector --dtype=bf16 --layout=bthd --dk=128 --dv=128
+  emit gla_f16_bhtd_64x32    "$@" --decay=vector --dtype=f16 --layout=bhtd --dk=64 --dv=32
 fi

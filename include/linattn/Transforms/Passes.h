@@ -67,12 +67,13 @@ struct GpuKernelPlan {
 };
 
 /// Applies the defaults to `options` for keys of width `keyDim`, values of
-/// width `valueDim` and `elementBytes`-byte inputs, and checks the
+/// width `valueDim`, `elementBytes`-byte inputs and, with `vectorGates`,
+/// per-key (GLA) gates (mma.sync only), and checks the
 /// combination (tile divisibility, registers, the chip's shared memory).
 /// Returns "" and fills `plan`, or the reason the combination is illegal.
 std::string planGpuKernel(const PTXPipelineOptions &options, int64_t keyDim,
                           int64_t valueDim, int64_t elementBytes,
-                          GpuKernelPlan &plan);
+                          bool vectorGates, GpuKernelPlan &plan);
 
 /// Largest dynamic shared memory per block on `chip` (opt-in), or 0 for an
 /// unknown chip.

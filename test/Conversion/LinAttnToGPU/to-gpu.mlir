@@ -40,3 +40,29 @@ func.func @none_f16(%q: tensor<1x4x?x32xf16>, %k: tensor<1x4x?x32xf16>,
       -> tensor<1x4x?x32xf16>, tensor<1x4x32x32xf32>
   return %o : tensor<1x4x?x32xf16>
 }
+
+// -----
+
+// Per-key (GLA) gates: the per-feature gates are staged and summed down the
+// chunk by one thread per feature, the off-diagonal 16-row blocks go through
+// mma.sync with both factors bounded by 1, and the diagonal block is an
+// exact loop over the key dim (one per 8-column block, taken by one warp).
+// CHECK-LABEL: gpu.module @gla_bf16
+// CHECK: scf.for
+// CHECK: gpu.barrier
+// CHECK: scf.for {{.*}} -> (f32)
+// CHECK: gpu.barrier
+// CHECK: nvvm.mma.sync
+// CHECK: scf.if {{.*}} -> (f32, f32, f32, f32)
+// CHECK: scf.for {{.*}} -> (f32, f32, f32, f32)
+// CHECK: ex2.approx
+// CHECK: gpu.return
+func.func @gla_bf16(%q: tensor<1x4x?x64xbf16>, %k: tensor<1x4x?x64xbf16>,
+                    %v: tensor<1x4x?x64xbf16>, %g: tensor<1x4x?x64xf32>)
+    -> tensor<1x4x?x64xbf16> {
+  %o, %s = linattn.attention %q, %k, %v gate(%g : tensor<1x4x?x64xf32>)
+      {decay = #linattn.decay<vector>}
+      : tensor<1x4x?x64xbf16>, tensor<1x4x?x64xbf16>, tensor<1x4x?x64xbf16>
+      -> tensor<1x4x?x64xbf16>, tensor<1x4x64x64xf32>
+  return %o : tensor<1x4x?x64xbf16>
+}
