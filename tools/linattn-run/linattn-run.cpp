@@ -488,7 +488,7 @@ int main(int argc, char **argv) {
     kernel = compileTuned(spec, shape, tuneMode, to, &error, &tr);
     if (kernel)
       llvm::outs() << "tuning (" << tuneModeName(tuneMode) << ", "
-                   << shapeClass(shape) << "): "
+                   << shapeClass(shape, to.numThreads) << "): "
                    << (tr.fromCache ? "cached result"
                        : tr.tried
                            ? "tuned in " +
