@@ -32,14 +32,14 @@ double gpuTolerance(const std::string &dtype) {
 static const char *const kIndexFormat = "linattn-aot-variants";
 
 std::string variantIndexJSON(const VariantIndex &index) {
-  std::string s = "{\n  \"format\": " + json::quote(kIndexFormat) +
-                  ",\n  \"version\": 1,\n  \"name\": " +
-                  json::quote(index.name) +
-                  ",\n  \"chip\": " + json::quote(index.chip) +
-                  ",\n  \"compiler\": " + json::quote(index.compiler) +
-                  ",\n  \"spec_key\": " + json::quote(index.specKey) +
-                  ",\n  \"default\": " + std::to_string(index.defaultIndex) +
-                  ",\n  \"variants\": [";
+  std::string s =
+      "{\n  \"format\": " + json::quote(kIndexFormat) +
+      ",\n  \"version\": 1,\n  \"name\": " + json::quote(index.name) +
+      ",\n  \"chip\": " + json::quote(index.chip) +
+      ",\n  \"compiler\": " + json::quote(index.compiler) +
+      ",\n  \"spec_key\": " + json::quote(index.specKey) +
+      ",\n  \"default\": " + std::to_string(index.defaultIndex) +
+      ",\n  \"variants\": [";
   for (size_t i = 0; i < index.variants.size(); ++i) {
     const AOTVariant &v = index.variants[i];
     s += (i ? ",\n    {" : "\n    {");
@@ -79,11 +79,10 @@ std::string parseVariantIndex(const std::string &text, VariantIndex &out) {
   };
   VariantIndex r;
   std::string format;
-  for (auto [key, field] : {std::pair{"format", &format},
-                            std::pair{"name", &r.name},
-                            std::pair{"chip", &r.chip},
-                            std::pair{"compiler", &r.compiler},
-                            std::pair{"spec_key", &r.specKey}})
+  for (auto [key, field] :
+       {std::pair{"format", &format}, std::pair{"name", &r.name},
+        std::pair{"chip", &r.chip}, std::pair{"compiler", &r.compiler},
+        std::pair{"spec_key", &r.specKey}})
     if (std::string e = str(key, *field); !e.empty())
       return e;
   if (format != kIndexFormat)
@@ -236,8 +235,8 @@ std::string tuneVariants(const VariantIndex &index,
       best = i;
     }
     cost = std::max(cost, now() - t0);
-    progress(tag + ": " + formatMs(ms) + "   best " + formatMs(bestMs) +
-             " (" + name(best) + ")");
+    progress(tag + ": " + formatMs(ms) + "   best " + formatMs(bestMs) + " (" +
+             name(best) + ")");
   }
 
   // 3. Re-time the winner against the default so that one lucky sample

@@ -17,9 +17,9 @@
 #include <cerrno>
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fcntl.h>
 #include <fstream>
 #include <sstream>
@@ -80,7 +80,9 @@ std::string TuneConfig::describe() const {
            std::to_string(get("tile_n", d.tileN));
   }
   std::string s;
-  auto add = [&](const std::string &text) { s += (s.empty() ? "" : " ") + text; };
+  auto add = [&](const std::string &text) {
+    s += (s.empty() ? "" : " ") + text;
+  };
   if (params.count("chunk"))
     add("C=" + std::to_string(params.at("chunk")));
   if (params.count("block_v"))
@@ -213,8 +215,7 @@ public:
     fd = ::open((file + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
       return;
-    auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (!(locked = ::flock(fd, LOCK_EX | LOCK_NB) == 0) &&
            std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -258,10 +259,10 @@ readTuningCacheFile(const std::string &file, const std::string &compiler,
     return why("'" + file + "' has an unknown format");
   if (!comp || comp->kind != json::Value::Kind::String ||
       comp->string != compiler)
-    return why("'" + file + "' was written by '" +
-               (comp && comp->kind == json::Value::Kind::String ? comp->string
-                                                                : "?") +
-               "', this is '" + compiler + "'");
+    return why(
+        "'" + file + "' was written by '" +
+        (comp && comp->kind == json::Value::Kind::String ? comp->string : "?") +
+        "', this is '" + compiler + "'");
   const json::Value *map = doc.get("entries");
   if (!map || map->kind != json::Value::Kind::Object)
     return why("'" + file + "' has no entries object");
@@ -303,7 +304,9 @@ writeTuningCacheFile(const std::string &file, const std::string &compiler,
     text += "},\n";
     // Non-finite times (never produced by the tuners) are stored as 0 so
     // that the entry stays readable.
-    auto num = [](double x) { return std::isfinite(x) ? json::number(x) : "0"; };
+    auto num = [](double x) {
+      return std::isfinite(x) ? json::number(x) : "0";
+    };
     text += "      \"ms\": " + num(e.ms) + ",\n";
     text += "      \"default_ms\": " + num(e.defaultMs) + ",\n";
     text += "      \"tune_seconds\": " + num(e.tuneSeconds) + "\n    }";

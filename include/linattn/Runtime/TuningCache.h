@@ -17,7 +17,8 @@
 ///   {"format": 1, "compiler": "<compilerVersion()>",
 ///    "entries": {"<key>": {"device": ..., "spec": ..., "shape": ...,
 ///                          "backend": "cpu" | "gpu", "params": {...},
-///                          "ms": ..., "default_ms": ..., "tune_seconds": ...}}}
+///                          "ms": ..., "default_ms": ..., "tune_seconds":
+///                          ...}}}
 /// A file written by another compiler version is ignored as a whole.
 ///
 //===----------------------------------------------------------------------===//
