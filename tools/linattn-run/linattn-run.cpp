@@ -127,6 +127,12 @@ static cl::opt<int64_t> blockV("block-v",
                                cl::init(32), cl::cat(cat));
 static cl::opt<int64_t> warps("warps", cl::desc("GPU warps per thread block"),
                               cl::init(4), cl::cat(cat));
+static cl::opt<std::string> aotVariants(
+    "aot-variants",
+    cl::desc("With --emit-aot: 'tune' also writes every legal variant "
+             "(chunk, block-v, warps) and NAME.variants.json for "
+             "linattn-launch --tune; 'default' (default) writes one kernel"),
+    cl::init("default"), cl::cat(cat));
 // Tuning and caches.
 static cl::opt<bool> tuneFlag("tune",
                               cl::desc("Tune for this shape now and store the "
@@ -342,6 +348,26 @@ int main(int argc, char **argv) {
     gpu.chunkSize = chunkSize ? chunkSize : 64;
     gpu.blockV = blockV;
     gpu.warps = warps;
+    auto cacheLine = [] {
+      GPUKernelCacheStats st = gpuKernelCacheStats();
+      llvm::outs() << "kernel cache: " << st.compiled << " compiled, "
+                   << st.diskHits << " loaded from disk\n";
+    };
+    if (aotVariants == "tune") {
+      int written = 0, skipped = 0;
+      if (std::string e =
+              emitAOTVariants(spec, gpu, emitAOT, aotName, &written, &skipped);
+          !e.empty())
+        return fail(e);
+      llvm::outs() << "wrote " << written << " variants (" << skipped
+                   << " illegal for " << gpu.chip << ", skipped) and "
+                   << emitAOT << "/" << aotName << ".variants.json\n";
+      cacheLine();
+      return 0;
+    }
+    if (aotVariants != "default")
+      return fail("--aot-variants expects 'default' or 'tune', got '" +
+                  aotVariants + "'");
     GPUKernelImage image;
     if (std::string e = compileGPU(spec, gpu, aotName, image); !e.empty())
       return fail(e);
@@ -351,6 +377,7 @@ int main(int argc, char **argv) {
                  << gpu.chip << ", " << image.threads << " threads, block-v "
                  << image.blockV << ", " << image.sharedBytes
                  << " bytes of shared memory)\n";
+    cacheLine();
     return 0;
   }
   bool bthd = spec.layout == Layout::BTHD;
