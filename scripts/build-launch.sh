@@ -15,6 +15,8 @@ set -x
   "$ROOT/lib/Runtime/CudaRuntime.cpp" \
   "$ROOT/lib/Runtime/CudaManifest.cpp" \
   "$ROOT/lib/Runtime/Json.cpp" \
+  "$ROOT/lib/Runtime/TuningCache.cpp" \
+  "$ROOT/lib/Runtime/GPUTuner.cpp" \
   "$ROOT/lib/Runtime/Npy.cpp" \
   "$ROOT"/lib/Reference/*.cpp \
   -o "$OUT/linattn-launch" -ldl -lpthread

@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "linattn/Runtime/CudaRuntime.h"
+#include "linattn/Runtime/GPUTuner.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -188,6 +189,10 @@ std::string cuError(const DriverApi &api, const char *call, CUresult r) {
 //===----------------------------------------------------------------------===//
 
 std::string DeviceInfo::chip() const { return "sm_" + std::to_string(sm); }
+
+std::string DeviceInfo::fingerprint() const {
+  return gpuFingerprint(name, sm, driverVersion);
+}
 
 struct cuda::DeviceImpl {
   const DriverApi *api = nullptr;

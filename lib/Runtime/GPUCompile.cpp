@@ -7,7 +7,11 @@
 
 #include "linattn/Runtime/GPUCompile.h"
 
+#include "KernelCache.h"
 #include "KernelSource.h"
+
+#include "linattn/Runtime/GPUTuner.h"
+#include "linattn/Runtime/Tuning.h"
 
 #include "linattn/InitAll.h"
 #include "linattn/Transforms/Passes.h"
@@ -20,8 +24,18 @@
 #include "llvm/Config/llvm-config.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/SHA256.h"
 #include "llvm/Support/raw_ostream.h"
+#include "llvm/Support/xxhash.h"
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <tuple>
 
 namespace linattn {
 
@@ -93,9 +107,41 @@ static std::string manifestJSON(const AttentionSpec &s,
   return out;
 }
 
-std::string compileGPU(const AttentionSpec &spec,
-                       const GPUCompileOptions &options,
-                       const std::string &name, GPUKernelImage &image) {
+/// compileGPU without the cache.
+static mlir::linattn::PTXPipelineOptions
+pipelineOptions(const GPUCompileOptions &options) {
+  mlir::linattn::PTXPipelineOptions po;
+  po.chip = options.chip;
+  po.mma = options.mma;
+  po.chunkSize = options.chunkSize;
+  po.blockV = options.blockV;
+  po.warps = options.warps;
+  return po;
+}
+
+/// The resolved kernel shape for `spec` under `options` (no compilation).
+static std::string planKernel(const AttentionSpec &spec,
+                              const GPUCompileOptions &options,
+                              mlir::linattn::GpuKernelPlan &plan) {
+  return mlir::linattn::planGpuKernel(pipelineOptions(options), spec.keyDim,
+                                      spec.valueDim, dtypeSize(spec.dtype),
+                                      spec.decay == DecayKind::Vector, plan);
+}
+
+static void applyPlan(const mlir::linattn::GpuKernelPlan &plan,
+                      GPUKernelImage &image) {
+  image.chip = plan.targetChip;
+  image.wgmma = plan.wgmma;
+  image.chunkSize = plan.chunkSize;
+  image.threads = plan.threads;
+  image.blockV = plan.blockV;
+  image.sharedBytes = plan.sharedBytes;
+}
+
+static std::string compileGPUUncached(const AttentionSpec &spec,
+                                      const GPUCompileOptions &options,
+                                      const std::string &name,
+                                      GPUKernelImage &image) {
   if (spec.keyDim <= 0 || spec.valueDim <= 0)
     return "spec: key and value dims must be set (got " +
            std::to_string(spec.keyDim) + ", " + std::to_string(spec.valueDim) +
@@ -122,17 +168,9 @@ std::string compileGPU(const AttentionSpec &spec,
     return "internal error: generated kernel does not parse: " + diagnostics;
 
   mlir::PassManager pm(&context);
-  mlir::linattn::PTXPipelineOptions po;
-  po.chip = options.chip;
-  po.mma = options.mma;
-  po.chunkSize = options.chunkSize;
-  po.blockV = options.blockV;
-  po.warps = options.warps;
+  mlir::linattn::PTXPipelineOptions po = pipelineOptions(options);
   mlir::linattn::GpuKernelPlan plan;
-  if (std::string e = mlir::linattn::planGpuKernel(
-          po, spec.keyDim, spec.valueDim, dtypeSize(spec.dtype),
-          spec.decay == DecayKind::Vector, plan);
-      !e.empty())
+  if (std::string e = planKernel(spec, options, plan); !e.empty())
     return "GPU kernel options: " + e;
   mlir::linattn::buildPTXPipeline(pm, po);
   if (mlir::failed(pm.run(*module)))
@@ -148,12 +186,7 @@ std::string compileGPU(const AttentionSpec &spec,
     return "internal error: the GPU pipeline produced no PTX";
 
   image.ptx = std::move(ptx);
-  image.chip = plan.targetChip;
-  image.wgmma = plan.wgmma;
-  image.chunkSize = plan.chunkSize;
-  image.threads = plan.threads;
-  image.blockV = plan.blockV;
-  image.sharedBytes = plan.sharedBytes;
+  applyPlan(plan, image);
   image.manifest = manifestJSON(spec, options, image, name);
   return "";
 }
@@ -180,6 +213,277 @@ std::string writeAOT(const GPUKernelImage &image, const std::string &dir,
   if (std::string err = writeFile(ptxPath.str().str(), image.ptx); !err.empty())
     return err;
   return writeFile(jsonPath.str().str(), image.manifest);
+}
+
+//===----------------------------------------------------------------------===//
+// GPU kernel cache
+//===----------------------------------------------------------------------===//
+//
+// Disk format of `<cache dir>/kernels/gpu-<key>.ptxc`: a text header line
+// "LINATTN-GPU 1 <key> <threads> <block_v> <shared_bytes> <ptx bytes>
+// <xxh3 of the ptx>", then the PTX. The manifest is regenerated from the
+// spec and options (it names the file stem, which differs between calls).
+// Files are written to a unique temporary name and renamed into place; a
+// file that fails any check is a miss and is rewritten.
+
+namespace {
+std::atomic<int64_t> gpuCompiled{0}, gpuMemoryHits{0}, gpuDiskHits{0},
+    gpuDiskWrites{0}, gpuDiskRejected{0};
+std::mutex gpuMemoryMutex;
+/// Images by key; never destroyed (small: PTX text only).
+std::map<std::string, GPUKernelImage> &gpuMemory() {
+  static auto *m = new std::map<std::string, GPUKernelImage>;
+  return *m;
+}
+
+std::string gpuCacheKey(const AttentionSpec &spec, const GPUCompileOptions &o) {
+  std::ostringstream os;
+  os << kernelSource(spec, CompileOptions()) << "\n--\nchip=" << o.chip
+     << " mma=" << o.mma;
+  for (const auto &[name, value] : gpuTuneConfig(o).params)
+    os << " " << name << "=" << value;
+  os << "\n--\n" << detail::kernelBuildIdentity();
+  std::string text = os.str();
+  std::array<uint8_t, 32> digest = llvm::SHA256::hash(llvm::ArrayRef<uint8_t>(
+      reinterpret_cast<const uint8_t *>(text.data()), text.size()));
+  return llvm::toHex(llvm::ArrayRef<uint8_t>(digest.data(), 20),
+                     /*LowerCase=*/true);
+}
+
+std::string gpuCachePath(const std::string &key) {
+  std::string dir = cacheDirectory();
+  return dir.empty() ? "" : dir + "/kernels/gpu-" + key + ".ptxc";
+}
+
+bool gpuDiskLoad(const std::string &path, const std::string &key,
+                 GPUKernelImage &image) {
+  auto buf = llvm::MemoryBuffer::getFile(path, /*IsText=*/false);
+  if (!buf)
+    return false;
+  llvm::StringRef all = (*buf)->getBuffer();
+  auto [header, ptx] = all.split('\n');
+  std::istringstream is(header.str());
+  std::string magic, fileKey;
+  int version = 0;
+  int64_t threads = 0, blockV = 0, shared = 0;
+  uint64_t size = 0, hash = 0;
+  bool ok = static_cast<bool>(is >> magic >> version >> fileKey >> threads >>
+                              blockV >> shared >> size >> hash) &&
+            magic == "LINATTN-GPU" && version == 1 && fileKey == key &&
+            ptx.size() == size && llvm::xxh3_64bits(ptx) == hash &&
+            threads > 0 && blockV > 0 && shared >= 0;
+  if (!ok) {
+    ++gpuDiskRejected;
+    llvm::sys::fs::remove(path);
+    return false;
+  }
+  image.ptx = ptx.str();
+  image.threads = threads;
+  image.blockV = blockV;
+  image.sharedBytes = shared;
+  return true;
+}
+
+void gpuDiskStore(const std::string &path, const std::string &key,
+                  const GPUKernelImage &image) {
+  llvm::SmallString<256> dir(path);
+  llvm::sys::path::remove_filename(dir);
+  if (llvm::sys::fs::create_directories(dir))
+    return;
+  int fd;
+  llvm::SmallString<256> tmp;
+  if (llvm::sys::fs::createUniqueFile(path + ".tmp-%%%%%%%%", fd, tmp))
+    return;
+  bool ok;
+  {
+    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+    os << "LINATTN-GPU 1 " << key << " " << image.threads << " " << image.blockV
+       << " " << image.sharedBytes << " " << image.ptx.size() << " "
+       << llvm::xxh3_64bits(image.ptx) << "\n"
+       << image.ptx;
+    os.close();
+    ok = !os.has_error();
+    if (!ok)
+      os.clear_error();
+  }
+  if (!ok || llvm::sys::fs::rename(tmp, path)) {
+    llvm::sys::fs::remove(tmp);
+    return;
+  }
+  ++gpuDiskWrites;
+}
+} // namespace
+
+GPUKernelCacheStats gpuKernelCacheStats() {
+  GPUKernelCacheStats s;
+  s.compiled = gpuCompiled;
+  s.memoryHits = gpuMemoryHits;
+  s.diskHits = gpuDiskHits;
+  s.diskWrites = gpuDiskWrites;
+  s.diskRejected = gpuDiskRejected;
+  return s;
+}
+
+std::string compileGPU(const AttentionSpec &spec,
+                       const GPUCompileOptions &options,
+                       const std::string &name, GPUKernelImage &image) {
+  KernelCacheMode mode = kernelCacheMode();
+  // Invalid specs are diagnosed by the compiler, never looked up.
+  if (mode == KernelCacheMode::Off || spec.keyDim <= 0 || spec.valueDim <= 0 ||
+      (spec.dtype != DType::BF16 && spec.dtype != DType::F16)) {
+    std::string e = compileGPUUncached(spec, options, name, image);
+    gpuCompiled += e.empty();
+    return e;
+  }
+  std::string key = gpuCacheKey(spec, options);
+  GPUKernelImage cached;
+  bool hit = false;
+  {
+    std::lock_guard<std::mutex> lock(gpuMemoryMutex);
+    auto it = gpuMemory().find(key);
+    if (it != gpuMemory().end()) {
+      cached = it->second;
+      hit = true;
+      ++gpuMemoryHits;
+    }
+  }
+  std::string path =
+      mode == KernelCacheMode::Disk ? gpuCachePath(key) : std::string();
+  if (!hit && !path.empty() && gpuDiskLoad(path, key, cached)) {
+    hit = true;
+    ++gpuDiskHits;
+  }
+  if (hit) {
+    // The launch fields come from the same plan the compiler used.
+    mlir::linattn::GpuKernelPlan plan;
+    if (std::string e = planKernel(spec, options, plan); !e.empty())
+      return "GPU kernel options: " + e;
+    applyPlan(plan, image);
+    image.ptx = std::move(cached.ptx);
+    image.manifest = manifestJSON(spec, options, image, name);
+  } else {
+    // Failures (illegal combinations) are diagnosed again next time: they
+    // fail early in the pass, so caching them would save little.
+    if (std::string e = compileGPUUncached(spec, options, name, image);
+        !e.empty())
+      return e;
+    ++gpuCompiled;
+    if (!path.empty())
+      gpuDiskStore(path, key, image);
+  }
+  std::lock_guard<std::mutex> lock(gpuMemoryMutex);
+  GPUKernelImage &slot = gpuMemory()[key];
+  slot.ptx = image.ptx;
+  slot.threads = image.threads;
+  slot.blockV = image.blockV;
+  slot.sharedBytes = image.sharedBytes;
+  return "";
+}
+
+//===----------------------------------------------------------------------===//
+// Tuning parameters and variant sets
+//===----------------------------------------------------------------------===//
+
+// When GPUCompileOptions gains a field (e.g. stages), add it to both
+// functions below and, if it is tuned, to gpuTuningCandidates().
+TuneConfig gpuTuneConfig(const GPUCompileOptions &o) {
+  TuneConfig c;
+  c.backend = "gpu";
+  c.params = {
+      {"chunk", o.chunkSize}, {"block_v", o.blockV}, {"warps", o.warps}};
+  return c;
+}
+
+GPUCompileOptions gpuOptionsFromConfig(const TuneConfig &config,
+                                       const GPUCompileOptions &base) {
+  GPUCompileOptions o = base;
+  auto get = [&](const char *name, int64_t &field) {
+    auto it = config.params.find(name);
+    if (it != config.params.end())
+      field = it->second;
+  };
+  get("chunk", o.chunkSize);
+  get("block_v", o.blockV);
+  get("warps", o.warps);
+  return o;
+}
+
+std::vector<GPUCompileOptions>
+gpuTuningCandidates(const GPUCompileOptions &base) {
+  std::vector<GPUCompileOptions> out = {base};
+  auto same = [](const GPUCompileOptions &a, const GPUCompileOptions &b) {
+    return gpuTuneConfig(a).params == gpuTuneConfig(b).params;
+  };
+  for (int64_t chunk : {32, 64, 128})
+    for (int64_t bv : {16, 32, 64})
+      for (int64_t warps : {2, 4, 8}) {
+        GPUCompileOptions o = base;
+        o.chunkSize = chunk;
+        o.blockV = bv;
+        o.warps = warps;
+        if (!same(o, base))
+          out.push_back(o);
+      }
+  return out;
+}
+
+std::string emitAOTVariants(const AttentionSpec &spec,
+                            const GPUCompileOptions &base,
+                            const std::string &dir, const std::string &name,
+                            int *written, int *skipped) {
+  cuda::VariantIndex index;
+  index.name = name;
+  index.chip = base.chip;
+  index.compiler = compilerVersion();
+  index.specKey = specKey(spec);
+  index.defaultIndex = 0;
+  int skip = 0;
+  // Candidates are written with their resolved options (0 = default picked
+  // by planGpuKernel), and two that resolve to the same kernel only once.
+  std::set<std::tuple<bool, int64_t, int64_t, int64_t>> seen;
+  for (GPUCompileOptions o : gpuTuningCandidates(base)) {
+    bool isDefault = index.variants.empty() && skip == 0;
+    mlir::linattn::GpuKernelPlan plan;
+    if (std::string e = planKernel(spec, o, plan); !e.empty()) {
+      if (isDefault)
+        return "the default variant does not compile: " + e;
+      ++skip;
+      continue;
+    }
+    o.chunkSize = plan.chunkSize;
+    o.blockV = plan.blockV;
+    o.warps = plan.warps;
+    if (!seen.insert({plan.wgmma, plan.chunkSize, plan.blockV, plan.warps})
+             .second)
+      continue;
+    TuneConfig config = gpuTuneConfig(o);
+    std::string stem = name;
+    if (!isDefault)
+      for (const auto &[param, value] : config.params)
+        stem += "." + param + std::to_string(value);
+    GPUKernelImage image;
+    if (std::string e = compileGPU(spec, o, stem, image); !e.empty()) {
+      if (isDefault)
+        return "the default variant (" + config.describe() +
+               ") does not compile: " + e;
+      ++skip;
+      continue;
+    }
+    if (std::string e = writeAOT(image, dir, stem); !e.empty())
+      return e;
+    index.variants.push_back({stem + ".json", config});
+  }
+  llvm::SmallString<256> indexPath(dir);
+  llvm::sys::path::append(indexPath, name + ".variants.json");
+  if (std::string e =
+          writeFile(indexPath.str().str(), cuda::variantIndexJSON(index));
+      !e.empty())
+    return e;
+  if (written)
+    *written = static_cast<int>(index.variants.size());
+  if (skipped)
+    *skipped = skip;
+  return "";
 }
 
 } // namespace linattn

@@ -5,7 +5,8 @@
 //===----------------------------------------------------------------------===//
 ///
 /// \file
-/// The JSON reader behind the AOT manifest. The CUDA runtime must not depend
+/// The JSON reader behind the AOT manifest and the tuning cache, plus the
+/// two helpers their writers need. The CUDA runtime must not depend
 /// on LLVM (llvm::json), so this is a self-contained RFC 8259 parser: no
 /// comments, no trailing commas, no duplicate object keys, nesting at most
 /// 64 deep. Errors name the line and column.
@@ -47,6 +48,14 @@ const char *kindName(Value::Kind kind);
 /// Parses a complete JSON text. Returns "" or "line L, column C: problem"
 /// (`out` untouched on error).
 std::string parse(const std::string &text, Value &out);
+
+/// `s` as a JSON string literal (quotes, escapes; bytes >= 0x80 are copied,
+/// so UTF-8 stays UTF-8).
+std::string quote(const std::string &s);
+
+/// `x` as a JSON number that parses back to the same double ("null" for NaN
+/// and infinities, which JSON cannot express).
+std::string number(double x);
 
 } // namespace linattn::json
 

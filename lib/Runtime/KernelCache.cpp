@@ -128,6 +128,8 @@ static std::string buildIdentity() {
   return id;
 }
 
+std::string detail::kernelBuildIdentity() { return buildIdentity(); }
+
 static std::string hostTargetIdentity() {
   static const std::string id = [] {
     std::string r =

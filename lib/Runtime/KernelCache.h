@@ -72,6 +72,10 @@ bool kernelDiskCacheEnabled();
 void publishKernelCode(const std::string &key,
                        const std::shared_ptr<CompiledCode> &code);
 
+/// The compiler build: compilerVersion() plus the size and modification
+/// time of the binary holding the code generator (GPU kernel cache key).
+std::string kernelBuildIdentity();
+
 /// Counts one full compilation.
 void noteKernelCompiled();
 

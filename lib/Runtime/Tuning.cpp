@@ -13,10 +13,8 @@
 // `maxItems` (sequence, head) items: the kernel runs per item, so more items
 // only scale the time.
 //
-// The cache file is JSON:
-//   {"format": 1, "compiler": "...", "entries": {"<key>": {"device": ...,
-//    "spec": ..., "shape": ..., "backend": "cpu", "params": {...},
-//    "ms": ..., "default_ms": ..., "tune_seconds": ...}}}
+// The cache file format and its reader/writer are in TuningCache.cpp
+// (shared with linattn-launch).
 //
 //===----------------------------------------------------------------------===//
 
@@ -28,8 +26,6 @@
 #include "llvm/Config/llvm-config.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
-#include "llvm/Support/JSON.h"
-#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/TargetParser/Host.h"
@@ -50,7 +46,6 @@ namespace ref = linattn::reference;
 /// Bumped when the generated code changes in a way that invalidates tuning
 /// results.
 static const char *const kLinattnVersion = "0.1.0";
-static const int kTuningFormat = 1;
 
 //===----------------------------------------------------------------------===//
 // Identities and keys
@@ -59,20 +54,6 @@ static const int kTuningFormat = 1;
 std::string compilerVersion() {
   return std::string("linattn ") + kLinattnVersion + " (LLVM " +
          LLVM_VERSION_STRING + ")";
-}
-
-std::string cacheDirectory() {
-  auto env = [](const char *name) -> std::string {
-    const char *v = std::getenv(name);
-    return v ? v : "";
-  };
-  if (std::string d = env("LINATTN_CACHE_DIR"); !d.empty())
-    return d;
-  if (std::string d = env("XDG_CACHE_HOME"); !d.empty())
-    return d + "/linattn";
-  if (std::string d = env("HOME"); !d.empty())
-    return d + "/.cache/linattn";
-  return "";
 }
 
 std::string deviceFingerprint() {
@@ -137,11 +118,9 @@ static int64_t pow2Ceil(int64_t x) {
   return p;
 }
 
-std::string shapeClass(const ProblemShape &shape) {
-  return "T" + std::to_string(pow2Ceil(std::max<int64_t>(shape.seqLen, 1))) +
-         ".BH" +
-         std::to_string(
-             pow2Ceil(std::max<int64_t>(shape.batch * shape.heads, 1)));
+std::string shapeClass(const ProblemShape &shape, int threads) {
+  return shapeClassOf(shape.seqLen, shape.batch * shape.heads,
+                      std::max(threads, 1));
 }
 
 TuneConfig TuneConfig::fromOptions(const CompileOptions &o) {
@@ -167,42 +146,6 @@ CompileOptions TuneConfig::toOptions(const CompileOptions &base) const {
   get("tile_n", o.tileN);
   get("vector_width", o.vectorWidth);
   return o;
-}
-
-std::string TuneConfig::describe() const {
-  CompileOptions o = toOptions();
-  return "C=" + std::to_string(o.chunkSize) +
-         " sub=" + std::to_string(o.subChunkSize) +
-         " tile=" + std::to_string(o.tileM) + "x" + std::to_string(o.tileN);
-}
-
-const char *tuneModeName(TuneMode mode) {
-  switch (mode) {
-  case TuneMode::Off:
-    return "off";
-  case TuneMode::UseOnly:
-    return "use-only";
-  case TuneMode::TuneIfMissing:
-    return "tune-if-missing";
-  case TuneMode::Force:
-    return "force";
-  }
-  return "?";
-}
-
-std::optional<TuneMode> parseTuneMode(const std::string &name) {
-  for (TuneMode m : {TuneMode::Off, TuneMode::UseOnly, TuneMode::TuneIfMissing,
-                     TuneMode::Force})
-    if (name == tuneModeName(m))
-      return m;
-  return std::nullopt;
-}
-
-TuneMode tuneModeFromEnvironment(TuneMode fallback) {
-  if (const char *env = std::getenv("LINATTN_TUNE"))
-    if (auto m = parseTuneMode(env))
-      return *m;
-  return fallback;
 }
 
 //===----------------------------------------------------------------------===//
@@ -406,9 +349,7 @@ struct CPUSpace {
 /// Progress output.
 class Progress {
 public:
-  explicit Progress(Verbosity v)
-      : on(v == Verbosity::Verbose ||
-           (v == Verbosity::Auto && isatty(STDERR_FILENO))) {}
+  explicit Progress(Verbosity v) : on(progressEnabled(v)) {}
   template <typename... Ts> void line(const char *fmt, Ts &&...args) {
     if (!on)
       return;
@@ -635,184 +576,14 @@ std::optional<TuneResult> tune(const AttentionSpec &spec,
 // Tuning cache file
 //===----------------------------------------------------------------------===//
 
-std::string defaultTuningCacheFile() {
-  std::string dir = cacheDirectory();
-  return dir.empty() ? "" : dir + "/tuning.json";
-}
-
-std::string tuningKey(const std::string &device, const std::string &spec,
-                      const std::string &shape) {
-  return device + " | " + spec + " | " + shape;
-}
-
-namespace {
-
-std::optional<TuningEntry> entryFromJSON(const llvm::json::Object &o) {
-  TuningEntry e;
-  auto str = [&](const char *k, std::string &out) {
-    auto v = o.getString(k);
-    if (v)
-      out = v->str();
-    return v.has_value();
-  };
-  auto num = [&](const char *k, double &out) {
-    auto v = o.getNumber(k);
-    if (v)
-      out = *v;
-    return v.has_value();
-  };
-  if (!str("device", e.device) || !str("spec", e.spec) ||
-      !str("shape", e.shape) || !str("backend", e.config.backend) ||
-      !num("ms", e.ms))
-    return std::nullopt;
-  num("default_ms", e.defaultMs);
-  num("tune_seconds", e.tuneSeconds);
-  const llvm::json::Object *params = o.getObject("params");
-  if (!params || params->empty())
-    return std::nullopt;
-  for (const auto &[name, value] : *params) {
-    auto i = value.getAsInteger();
-    if (!i)
-      return std::nullopt;
-    e.config.params[name.str()] = *i;
-  }
-  return e;
-}
-
-llvm::json::Value entryToJSON(const TuningEntry &e) {
-  llvm::json::Object params;
-  for (const auto &[name, value] : e.config.params)
-    params[name] = value;
-  return llvm::json::Object{{"device", e.device},
-                            {"spec", e.spec},
-                            {"shape", e.shape},
-                            {"backend", e.config.backend},
-                            {"params", std::move(params)},
-                            {"ms", e.ms},
-                            {"default_ms", e.defaultMs},
-                            {"tune_seconds", e.tuneSeconds}};
-}
-
-/// Writes `entries` to `file` through a unique temporary file and a rename.
-std::string writeTuningFile(const std::string &file,
-                            const std::map<std::string, TuningEntry> &entries) {
-  llvm::json::Object map;
-  for (const auto &[key, e] : entries)
-    map[key] = entryToJSON(e);
-  llvm::json::Value doc = llvm::json::Object{{"format", kTuningFormat},
-                                             {"compiler", compilerVersion()},
-                                             {"entries", std::move(map)}};
-  llvm::SmallString<256> dir(file);
-  llvm::sys::path::remove_filename(dir);
-  if (!dir.empty())
-    if (std::error_code ec = llvm::sys::fs::create_directories(dir))
-      return "cannot create '" + std::string(dir) + "': " + ec.message();
-  int fd;
-  llvm::SmallString<256> tmp;
-  if (std::error_code ec =
-          llvm::sys::fs::createUniqueFile(file + ".tmp-%%%%%%%%", fd, tmp))
-    return "cannot create a temporary file next to '" + file +
-           "': " + ec.message();
-  bool ok;
-  {
-    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
-    os << llvm::formatv("{0:2}", doc) << "\n";
-    os.close();
-    ok = !os.has_error();
-    if (!ok)
-      os.clear_error();
-  }
-  if (!ok) {
-    llvm::sys::fs::remove(tmp);
-    return "cannot write '" + std::string(tmp) + "'";
-  }
-  if (std::error_code ec = llvm::sys::fs::rename(tmp, file)) {
-    llvm::sys::fs::remove(tmp);
-    return "cannot rename '" + std::string(tmp) + "' to '" + file +
-           "': " + ec.message();
-  }
-  return "";
-}
-
-/// An exclusive lock on `file`.lock while alive (best effort: without it
-/// the rename still keeps the file whole, only a concurrent entry may be
-/// lost).
-class FileLock {
-public:
-  explicit FileLock(const std::string &file) {
-    llvm::SmallString<256> dir(file);
-    llvm::sys::path::remove_filename(dir);
-    if (!dir.empty())
-      llvm::sys::fs::create_directories(dir);
-    if (llvm::sys::fs::openFileForReadWrite(file + ".lock", fd,
-                                            llvm::sys::fs::CD_OpenAlways,
-                                            llvm::sys::fs::OF_None)) {
-      fd = -1;
-      return;
-    }
-    locked = !llvm::sys::fs::tryLockFile(fd, std::chrono::seconds(30));
-  }
-  ~FileLock() {
-    if (locked)
-      llvm::sys::fs::unlockFile(fd);
-    if (fd >= 0)
-      ::close(fd);
-  }
-
-private:
-  int fd = -1;
-  bool locked = false;
-};
-
-} // namespace
-
 std::map<std::string, TuningEntry> readTuningFile(const std::string &file,
                                                   std::string *problem) {
-  std::map<std::string, TuningEntry> entries;
-  auto why = [&](const std::string &msg) {
-    if (problem)
-      *problem = msg;
-    return std::map<std::string, TuningEntry>();
-  };
-  auto buf = llvm::MemoryBuffer::getFile(file, /*IsText=*/true);
-  if (!buf)
-    return why("cannot read '" + file + "': " + buf.getError().message());
-  auto doc = llvm::json::parse((*buf)->getBuffer());
-  if (!doc)
-    return why("'" + file +
-               "' is not valid JSON: " + llvm::toString(doc.takeError()));
-  const llvm::json::Object *root = doc->getAsObject();
-  if (!root)
-    return why("'" + file + "' is not a JSON object");
-  auto format = root->getInteger("format");
-  auto compiler = root->getString("compiler");
-  if (!format || *format != kTuningFormat)
-    return why("'" + file + "' has an unknown format");
-  if (!compiler || *compiler != compilerVersion())
-    return why("'" + file + "' was written by '" +
-               (compiler ? compiler->str() : std::string("?")) +
-               "', this is '" + compilerVersion() + "'");
-  const llvm::json::Object *map = root->getObject("entries");
-  if (!map)
-    return why("'" + file + "' has no entries object");
-  for (const auto &[key, value] : *map)
-    if (const llvm::json::Object *o = value.getAsObject())
-      if (auto e = entryFromJSON(*o))
-        entries[key.str()] = *e;
-  if (problem)
-    problem->clear();
-  return entries;
+  return readTuningCacheFile(file, compilerVersion(), problem);
 }
 
 std::string storeTuningEntries(const std::string &file,
                                const std::map<std::string, TuningEntry> &e) {
-  FileLock lock(file);
-  // Re-read under the lock so that entries written meanwhile by another
-  // process are kept; a corrupt or stale file starts over.
-  std::map<std::string, TuningEntry> merged = readTuningFile(file, nullptr);
-  for (const auto &[key, entry] : e)
-    merged[key] = entry;
-  return writeTuningFile(file, merged);
+  return storeTuningCacheEntries(file, compilerVersion(), e);
 }
 
 std::string exportTuning(const std::string &outFile,
@@ -826,7 +597,7 @@ std::string exportTuning(const std::string &outFile,
     return "nothing to export: " + problem;
   if (count)
     *count = static_cast<int>(entries.size());
-  return writeTuningFile(outFile, entries);
+  return writeTuningCacheFile(outFile, compilerVersion(), entries);
 }
 
 std::string importTuning(const std::string &inFile,
@@ -859,7 +630,7 @@ tunedOptions(const AttentionSpec &spec, const ProblemShape &shape,
   std::string file =
       options.cacheFile.empty() ? defaultTuningCacheFile() : options.cacheFile;
   std::string device = deviceFingerprint(), sk = specKey(spec),
-              sc = shapeClass(shape);
+              sc = shapeClass(shape, options.numThreads);
   std::string key = tuningKey(device, sk, sc);
   Progress progress(options.verbosity);
   if (mode != TuneMode::Force && !file.empty()) {

@@ -21,7 +21,9 @@
 
 #include "linattn/Reference/Reference.h"
 #include "linattn/Runtime/CudaRuntime.h"
+#include "linattn/Runtime/GPUTuner.h"
 #include "linattn/Runtime/Npy.h"
+#include "linattn/Runtime/TuningCache.h"
 
 #include <algorithm>
 #include <chrono>
@@ -42,6 +44,7 @@ constexpr int ExitError = 1, ExitCheckFailed = 2, ExitSkipped = 77;
 
 const char *usage =
     "usage: linattn-launch MANIFEST.json [options]\n"
+    "       linattn-launch NAME.variants.json [options]   (AOT variant set)\n"
     "  --in NAME=FILE.npy   input q, k, v, gate, initial_state, offsets\n"
     "  --random=B,H,T       random inputs (or B,Hq,Hk,Hv,T) for the rest\n"
     "  --seed N             seed of --random (default 1)\n"
@@ -55,6 +58,13 @@ const char *usage =
     "  --warmup N           untimed launches first (default 3)\n"
     "  --peak-tbps X        HBM peak for the roofline (default 3.35, H100)\n"
     "  --device N           CUDA device ordinal (default 0)\n"
+    "variant sets (linattn-run --emit-aot --aot-variants=tune):\n"
+    "  --tune               tune now on this GPU and store the winner\n"
+    "  --tune-mode MODE     off, use-only (default; $LINATTN_TUNE),\n"
+    "                       tune-if-missing, force\n"
+    "  --tune-budget S      tuning budget in seconds (default 30)\n"
+    "  --tuning-cache FILE  default: $LINATTN_CACHE_DIR/tuning.json\n"
+    "  --quiet, --verbose   tuning progress on stderr (default: if a tty)\n"
     "exit status: 0 ok, 1 error, 2 check failed, 77 no GPU/driver\n";
 
 int fail(const std::string &msg) {
@@ -70,6 +80,9 @@ struct Options {
   bool noInitialState = false, check = false, bench = false;
   double tol = -1, peakTBps = 3.35;
   int reps = 20, warmup = 3, device = 0;
+  bool tune = false, quiet = false, verbose = false;
+  std::string tuneMode, cacheFile;
+  double tuneBudget = 30;
 };
 
 bool parseInt(const std::string &s, int64_t &out) {
@@ -104,7 +117,8 @@ std::string parseArgs(int argc, char **argv, Options &o) {
     bool takes = key == "--in" || key == "--out" || key == "--random" ||
                  key == "--seed" || key == "--offsets" || key == "--tol" ||
                  key == "--reps" || key == "--warmup" || key == "--peak-tbps" ||
-                 key == "--device";
+                 key == "--device" || key == "--tune-mode" ||
+                 key == "--tune-budget" || key == "--tuning-cache";
     if (takes) {
       if (eq != std::string::npos && key != "--in")
         val = a.substr(eq + 1);
@@ -137,12 +151,25 @@ std::string parseArgs(int argc, char **argv, Options &o) {
         o.warmup = static_cast<int>(n);
       else
         o.device = static_cast<int>(n);
-    } else if (key == "--tol" || key == "--peak-tbps") {
+    } else if (key == "--tol" || key == "--peak-tbps" ||
+               key == "--tune-budget") {
       char *end = nullptr;
       double d = std::strtod(val.c_str(), &end);
       if (val.empty() || *end || !(d > 0))
         return key + " expects a positive number, got '" + val + "'";
-      (key == "--tol" ? o.tol : o.peakTBps) = d;
+      (key == "--tol"         ? o.tol
+       : key == "--peak-tbps" ? o.peakTBps
+                              : o.tuneBudget) = d;
+    } else if (key == "--tune-mode") {
+      o.tuneMode = val;
+    } else if (key == "--tuning-cache") {
+      o.cacheFile = val;
+    } else if (a == "--tune") {
+      o.tune = true;
+    } else if (a == "--quiet") {
+      o.quiet = true;
+    } else if (a == "--verbose") {
+      o.verbose = true;
     } else if (a == "--no-initial-state") {
       o.noInitialState = true;
     } else if (a == "--check") {
@@ -374,31 +401,25 @@ std::string readFile(const std::string &path, std::string &out) {
   return "";
 }
 
-int run(const Options &opt) {
-  Manifest m;
-  if (std::string e = loadManifest(opt.manifest, m); !e.empty())
-    return fail(e);
-  const KernelSpec &s = m.spec;
-  std::string ptxPath =
-      m.ptx[0] == '/' ? m.ptx : dirOf(opt.manifest) + "/" + m.ptx;
-  std::string ptx;
-  if (std::string e = readFile(ptxPath, ptx); !e.empty())
-    return fail(e + " (the manifest's ptx)");
+/// A problem's tensors checked against the manifest and, once uploaded,
+/// its device buffers.
+struct Staged {
+  LaunchArgs args;
+  cuda::Problem prob;
+  int64_t B = 0, T = 0, H = 0, N = 0;
+  std::vector<int64_t> oShape;
+  size_t oBytes = 0, sBytes = 0;
+};
 
-  Problem p;
-  if (std::string e = loadInputs(opt, m, p); !e.empty())
-    return fail(e);
-  if (!opt.random.empty())
-    if (std::string e = randomInputs(opt, m, p); !e.empty())
-      return fail(e);
+/// Checks the shapes of `p` against `m` with placeholder pointers, so that
+/// spec mistakes show up on machines without a GPU too.
+std::string stage(const Manifest &m, Problem &p, Staged &st) {
+  const KernelSpec &s = m.spec;
   for (const char *need : {"q", "k", "v"})
     if (!p.in.count(need))
-      return fail(std::string("missing input '") + need + "' (give --in " +
-                  need + "=FILE.npy or --random)");
-
-  // Shapes are checked before any device work (with placeholder pointers),
-  // so spec mistakes show up on machines without a GPU too.
-  LaunchArgs args;
+      return std::string("missing input '") + need + "' (give --in " + need +
+             "=FILE.npy or --random)";
+  LaunchArgs &args = st.args;
   auto tensorOf = [](const HostTensor &h) {
     DeviceTensor t;
     t.ptr = 1;
@@ -412,23 +433,179 @@ int run(const Options &opt) {
     args.gate = tensorOf(p.in["gate"]);
   if (p.in.count("initial_state"))
     args.initialState = tensorOf(p.in["initial_state"]);
-  int64_t B = args.q.shape[0], T = s.bthd ? args.q.shape[1] : args.q.shape[2];
-  int64_t H = 0;
+  st.B = args.q.shape[0];
+  st.T = s.bthd ? args.q.shape[1] : args.q.shape[2];
+  st.H = 0;
   for (const DeviceTensor *t : {&args.q, &args.k, &args.v})
-    H = std::max(H, s.bthd ? t->shape[2] : t->shape[1]);
-  int64_t N = p.offsets ? static_cast<int64_t>(p.offsets->size()) - 1 : B;
+    st.H = std::max(st.H, s.bthd ? t->shape[2] : t->shape[1]);
+  st.N = p.offsets ? static_cast<int64_t>(p.offsets->size()) - 1 : st.B;
   if (p.offsets) {
-    if (std::string e = validateOffsets(*p.offsets, T); !e.empty())
-      return fail(e);
-    args.offsets = DeviceTensor{1, {N + 1}};
+    if (std::string e = validateOffsets(*p.offsets, st.T); !e.empty())
+      return e;
+    args.offsets = DeviceTensor{1, {st.N + 1}};
   }
-  std::vector<int64_t> oShape = s.bthd
-                                    ? std::vector<int64_t>{B, T, H, s.valueDim}
-                                    : std::vector<int64_t>{B, H, T, s.valueDim};
-  args.o = DeviceTensor{1, oShape};
-  args.finalState = DeviceTensor{1, stateShape(s, N, H)};
-  cuda::Problem prob;
-  if (std::string e = validateArgs(m, args, prob); !e.empty())
+  st.oShape = s.bthd ? std::vector<int64_t>{st.B, st.T, st.H, s.valueDim}
+                     : std::vector<int64_t>{st.B, st.H, st.T, s.valueDim};
+  args.o = DeviceTensor{1, st.oShape};
+  args.finalState = DeviceTensor{1, stateShape(s, st.N, st.H)};
+  st.oBytes = static_cast<size_t>(args.o.numel()) * elemTypeSize(s.dtype);
+  st.sBytes = static_cast<size_t>(args.finalState->numel()) * 4;
+  return validateArgs(m, args, st.prob);
+}
+
+/// Allocates and fills the device buffers of a staged problem.
+std::string upload(Device &dev, Buffers &buf, Problem &p, Staged &st) {
+  LaunchArgs &args = st.args;
+  auto up = [&](const npy::Array &a, DeviceTensor &t) {
+    return buf.upload(a.data.data(), a.data.size(), t.ptr);
+  };
+  for (auto &[name, t] :
+       std::initializer_list<std::pair<const char *, DeviceTensor *>>{
+           {"q", &args.q}, {"k", &args.k}, {"v", &args.v}})
+    if (std::string e = up(p.in[name].array, *t); !e.empty())
+      return e;
+  if (args.gate)
+    if (std::string e = up(p.in["gate"].array, *args.gate); !e.empty())
+      return e;
+  if (args.initialState)
+    if (std::string e = up(p.in["initial_state"].array, *args.initialState);
+        !e.empty())
+      return e;
+  if (p.offsets)
+    if (std::string e =
+            buf.upload(p.offsets->data(), p.offsets->size() * sizeof(int64_t),
+                       args.offsets->ptr);
+        !e.empty())
+      return e;
+  for (auto [t, bytes] : {std::pair{&args.o, st.oBytes},
+                          std::pair{&*args.finalState, st.sBytes}}) {
+    if (std::string e = dev.alloc(bytes, t->ptr); !e.empty())
+      return e;
+    buf.ptrs.push_back(t->ptr);
+  }
+  return "";
+}
+
+/// One launch of `mod` on a staged, uploaded problem; downloads o and the
+/// final state. Outputs start as NaN (all-ones bytes) so that unwritten
+/// elements fail any comparison.
+std::string runOnce(Device &dev, Module &mod, const Manifest &m, Staged &st,
+                    npy::Array &o, npy::Array &s1) {
+  LaunchArgs &args = st.args;
+  if (std::string e = dev.memset(args.o.ptr, 0xFF, st.oBytes); !e.empty())
+    return e;
+  if (std::string e = dev.memset(args.finalState->ptr, 0xFF, st.sBytes);
+      !e.empty())
+    return e;
+  if (std::string e = mod.launch(args); !e.empty())
+    return e;
+  if (std::string e = dev.synchronize(); !e.empty())
+    return "kernel execution: " + e;
+  o = npy::fromF64({}, st.oShape, toNpy(m.spec.dtype));
+  o.data.resize(st.oBytes);
+  s1 = npy::fromF64({}, args.finalState->shape, npy::DType::F32);
+  s1.data.resize(st.sBytes);
+  if (std::string e = dev.download(o.data.data(), args.o.ptr, st.oBytes);
+      !e.empty())
+    return e;
+  return dev.download(s1.data.data(), args.finalState->ptr, st.sBytes);
+}
+
+/// Compares o and the final state with the fp64 reference of `p`.
+std::string compareWithReference(const Manifest &m, Problem &p,
+                                 const Staged &st, const npy::Array &o,
+                                 const npy::Array &s1, double tol, bool &ok,
+                                 std::string &report) {
+  ref::Outputs want;
+  if (std::string e = reference(m, p, st.H, want); !e.empty())
+    return "reference: " + e;
+  ref::Tensor got(o.shape), gotS(s1.shape);
+  got.data = npy::toF64(o);
+  gotS.data = npy::toF64(s1);
+  double ro = ref::ratio(fromLogical(got, m.spec.bthd), want.o);
+  double rs = ref::ratio(gotS, want.finalState);
+  ok = ro <= tol && rs <= tol;
+  char buf[200];
+  std::snprintf(buf, sizeof(buf),
+                "output ratio %.3g, final state ratio %.3g (tolerance %.0e "
+                "for %s)",
+                ro, rs, tol, elemTypeName(m.spec.dtype));
+  report = buf;
+  return "";
+}
+
+/// The kernels named by MANIFEST.json: one, or every variant of an index.
+struct Kernels {
+  std::optional<VariantIndex> index;
+  std::vector<Manifest> manifests;
+  std::vector<std::string> ptxPaths;
+  size_t chosen = 0;
+};
+
+std::string loadKernels(const std::string &path, Kernels &k) {
+  std::string text;
+  if (std::string e = readFile(path, text); !e.empty())
+    return e;
+  std::vector<std::string> files;
+  std::string dir = dirOf(path);
+  if (isVariantIndex(text)) {
+    VariantIndex index;
+    if (std::string e = parseVariantIndex(text, index); !e.empty())
+      return path + ": " + e;
+    for (const AOTVariant &v : index.variants)
+      files.push_back(v.manifest[0] == '/' ? v.manifest
+                                           : dir + "/" + v.manifest);
+    k.chosen = index.defaultIndex;
+    k.index = std::move(index);
+  } else {
+    files.push_back(path);
+  }
+  for (const std::string &f : files) {
+    Manifest m;
+    if (std::string e = loadManifest(f, m); !e.empty())
+      return e;
+    k.ptxPaths.push_back(m.ptx[0] == '/' ? m.ptx : dirOf(f) + "/" + m.ptx);
+    k.manifests.push_back(std::move(m));
+  }
+  return "";
+}
+
+double toleranceFor(const Options &opt, const KernelSpec &s) {
+  return opt.tol > 0 ? opt.tol : gpuTolerance(elemTypeName(s.dtype));
+}
+
+int run(const Options &opt) {
+  Kernels kernels;
+  if (std::string e = loadKernels(opt.manifest, kernels); !e.empty())
+    return fail(e);
+  if (!kernels.index && (opt.tune || !opt.tuneMode.empty()))
+    return fail("--tune and --tune-mode need a variant index (linattn-run "
+                "--emit-aot=DIR --aot-variants=tune writes "
+                "DIR/NAME.variants.json), got the kernel manifest '" +
+                opt.manifest + "'");
+  std::optional<TuneMode> mode;
+  if (kernels.index) {
+    mode =
+        opt.tune ? TuneMode::Force : tuneModeFromEnvironment(TuneMode::UseOnly);
+    if (!opt.tuneMode.empty()) {
+      mode = parseTuneMode(opt.tuneMode);
+      if (!mode)
+        return fail("--tune-mode expects off, use-only, tune-if-missing or "
+                    "force, got '" +
+                    opt.tuneMode + "'");
+    }
+  }
+
+  Problem p;
+  // Every variant has the default's spec, so the default checks the inputs.
+  const Manifest &m0 = kernels.manifests[kernels.chosen];
+  if (std::string e = loadInputs(opt, m0, p); !e.empty())
+    return fail(e);
+  if (!opt.random.empty())
+    if (std::string e = randomInputs(opt, m0, p); !e.empty())
+      return fail(e);
+  Staged st;
+  if (std::string e = stage(m0, p, st); !e.empty())
     return fail(e);
 
   std::string err;
@@ -442,90 +619,201 @@ int run(const Options &opt) {
     return fail(err);
   }
   const DeviceInfo &info = dev->info();
-  std::unique_ptr<Module> mod = dev->loadModule(ptx, m, &err);
-  if (!mod)
-    return fail(ptxPath + ": " + err);
+  std::vector<std::unique_ptr<Module>> modules(kernels.manifests.size());
+  auto moduleOf = [&](size_t i, std::string &e) -> Module * {
+    if (!modules[i]) {
+      std::string ptx;
+      if (std::string re = readFile(kernels.ptxPaths[i], ptx); !re.empty()) {
+        e = re + " (the manifest's ptx)";
+        return nullptr;
+      }
+      modules[i] = dev->loadModule(ptx, kernels.manifests[i], &e);
+      if (!modules[i])
+        e = kernels.ptxPaths[i] + ": " + e;
+    }
+    return modules[i].get();
+  };
 
   Buffers buf;
   buf.dev = dev.get();
-  auto up = [&](const npy::Array &a, DeviceTensor &t) {
-    return buf.upload(a.data.data(), a.data.size(), t.ptr);
-  };
-  for (auto &[name, t] :
-       std::initializer_list<std::pair<const char *, DeviceTensor *>>{
-           {"q", &args.q}, {"k", &args.k}, {"v", &args.v}})
-    if (std::string e = up(p.in[name].array, *t); !e.empty())
-      return fail(e);
-  if (args.gate)
-    if (std::string e = up(p.in["gate"].array, *args.gate); !e.empty())
-      return fail(e);
-  if (args.initialState)
-    if (std::string e = up(p.in["initial_state"].array, *args.initialState);
-        !e.empty())
-      return fail(e);
-  if (p.offsets)
-    if (std::string e =
-            buf.upload(p.offsets->data(), p.offsets->size() * sizeof(int64_t),
-                       args.offsets->ptr);
-        !e.empty())
-      return fail(e);
-  // Outputs start as NaN (all-ones bytes) so unwritten elements fail --check.
-  size_t oBytes = static_cast<size_t>(args.o.numel()) * elemTypeSize(s.dtype);
-  size_t sBytes = static_cast<size_t>(args.finalState->numel()) * 4;
-  for (auto [t, bytes] :
-       {std::pair{&args.o, oBytes}, std::pair{&*args.finalState, sBytes}}) {
-    if (std::string e = dev->alloc(bytes, t->ptr); !e.empty())
-      return fail(e);
-    buf.ptrs.push_back(t->ptr);
-    if (std::string e = dev->memset(t->ptr, 0xFF, bytes); !e.empty())
-      return fail(e);
+  if (std::string e = upload(*dev, buf, p, st); !e.empty())
+    return fail(e);
+
+  // Which variant: the tuning cache, or a tuning run now.
+  if (kernels.index && *mode != TuneMode::Off) {
+    const VariantIndex &index = *kernels.index;
+    Verbosity verbosity = opt.quiet     ? Verbosity::Quiet
+                          : opt.verbose ? Verbosity::Verbose
+                                        : Verbosity::Auto;
+    std::string file =
+        opt.cacheFile.empty() ? defaultTuningCacheFile() : opt.cacheFile;
+    std::string device = info.fingerprint();
+    int64_t perSeq = p.offsets ? st.T / std::max<int64_t>(st.N, 1) : st.T;
+    std::string shape = shapeClassOf(perSeq, st.N * st.H, 0);
+    std::string key = tuningKey(device, index.specKey, shape);
+    bool found = false;
+    if (*mode != TuneMode::Force && !file.empty()) {
+      std::string problem;
+      auto entries = readTuningCacheFile(file, index.compiler, &problem);
+      auto it = entries.find(key);
+      if (it != entries.end() && it->second.config.backend == "gpu") {
+        int v = findVariant(index, it->second.config);
+        if (v >= 0) {
+          kernels.chosen = static_cast<size_t>(v);
+          found = true;
+          std::printf("tuning (%s, %s): cached result %s\n",
+                      tuneModeName(*mode), shape.c_str(),
+                      index.variants[v].config.describe().c_str());
+        }
+      }
+    }
+    if (!found &&
+        (*mode == TuneMode::TuneIfMissing || *mode == TuneMode::Force)) {
+      VariantTuneHooks hooks;
+      hooks.run = [&](size_t i, VariantOutput &out) -> std::string {
+        std::string e;
+        Module *mod = moduleOf(i, e);
+        if (!mod)
+          return e;
+        npy::Array o, s1;
+        if (std::string re =
+                runOnce(*dev, *mod, kernels.manifests[i], st, o, s1);
+            !re.empty())
+          return re;
+        out.o = ref::Tensor(o.shape);
+        out.o.data = npy::toF64(o);
+        out.state = ref::Tensor(s1.shape);
+        out.state.data = npy::toF64(s1);
+        return "";
+      };
+      hooks.time = [&](size_t i, double &ms) -> std::string {
+        std::string e;
+        Module *mod = moduleOf(i, e);
+        if (!mod)
+          return e;
+        std::vector<double> v;
+        if (std::string te =
+                mod->timeLaunches(st.args, opt.warmup, opt.reps, v);
+            !te.empty())
+          return te;
+        std::sort(v.begin(), v.end());
+        ms = v[v.size() / 2];
+        return "";
+      };
+      // The reference check runs the default on a short random problem of
+      // the same spec (the fp64 reference of the full shape can take
+      // minutes on the host).
+      hooks.checkDefault = [&]() -> std::string {
+        size_t d = index.defaultIndex;
+        std::string e;
+        Module *mod = moduleOf(d, e);
+        if (!mod)
+          return e;
+        Options small = opt;
+        small.inputs.clear();
+        small.offsets.clear();
+        small.random = "1," + std::to_string(std::min<int64_t>(st.H, 2)) + "," +
+                       std::to_string(std::min<int64_t>(st.T, 256));
+        Problem sp;
+        if (std::string re = randomInputs(small, kernels.manifests[d], sp);
+            !re.empty())
+          return re;
+        Staged ss;
+        if (std::string re = stage(kernels.manifests[d], sp, ss); !re.empty())
+          return re;
+        Buffers sbuf;
+        sbuf.dev = dev.get();
+        if (std::string re = upload(*dev, sbuf, sp, ss); !re.empty())
+          return re;
+        npy::Array o, s1;
+        if (std::string re =
+                runOnce(*dev, *mod, kernels.manifests[d], ss, o, s1);
+            !re.empty())
+          return re;
+        bool ok = false;
+        std::string report;
+        if (std::string re = compareWithReference(
+                kernels.manifests[d], sp, ss, o, s1,
+                toleranceFor(opt, kernels.manifests[d].spec), ok, report);
+            !re.empty())
+          return re;
+        return ok ? "" : report;
+      };
+      VariantTuneOptions to;
+      to.budgetSeconds = opt.tuneBudget;
+      to.tolerance = toleranceFor(opt, m0.spec);
+      to.verbosity = verbosity;
+      VariantTuneResult r;
+      if (std::string e = tuneVariants(index, hooks, to, r); !e.empty())
+        return fail(e);
+      kernels.chosen = r.best;
+      std::printf("tuning (%s, %s): tuned in %.3f s, %d variants (%d "
+                  "dropped%s): %s at %.4f ms, default %s at %.4f ms\n",
+                  tuneModeName(*mode), shape.c_str(), r.seconds, r.tried,
+                  r.dropped, r.budgetReached ? ", budget reached" : "",
+                  index.variants[r.best].config.describe().c_str(), r.bestMs,
+                  index.variants[index.defaultIndex].config.describe().c_str(),
+                  r.defaultMs);
+      if (!file.empty()) {
+        TuningEntry e;
+        e.device = device;
+        e.spec = index.specKey;
+        e.shape = shape;
+        e.config = index.variants[r.best].config;
+        e.ms = r.bestMs;
+        e.defaultMs = r.defaultMs;
+        e.tuneSeconds = r.seconds;
+        if (std::string se =
+                storeTuningCacheEntries(file, index.compiler, {{key, e}});
+            !se.empty())
+          std::fprintf(stderr,
+                       "linattn-launch: warning: could not store the tuning "
+                       "result: %s\n",
+                       se.c_str());
+      }
+    } else if (!found) {
+      std::printf("tuning (%s, %s): no cached result, default %s\n",
+                  tuneModeName(*mode), shape.c_str(),
+                  index.variants[index.defaultIndex].config.describe().c_str());
+    }
   }
 
-  if (std::string e = mod->launch(args); !e.empty())
-    return fail(e);
-  if (std::string e = dev->synchronize(); !e.empty())
-    return fail("kernel execution: " + e);
-  npy::Array o = npy::fromF64({}, oShape, toNpy(s.dtype));
-  o.data.resize(oBytes);
-  npy::Array s1 = npy::fromF64({}, args.finalState->shape, npy::DType::F32);
-  s1.data.resize(sBytes);
-  if (std::string e = dev->download(o.data.data(), args.o.ptr, oBytes);
-      !e.empty())
-    return fail(e);
-  if (std::string e =
-          dev->download(s1.data.data(), args.finalState->ptr, sBytes);
-      !e.empty())
+  const Manifest &m = kernels.manifests[kernels.chosen];
+  const KernelSpec &s = m.spec;
+  Module *mod = moduleOf(kernels.chosen, err);
+  if (!mod)
+    return fail(err);
+  npy::Array o, s1;
+  if (std::string e = runOnce(*dev, *mod, m, st, o, s1); !e.empty())
     return fail(e);
   std::printf("%s on %s (%s, driver %d): B=%lld T=%lld Hq=%lld Hk=%lld "
               "Hv=%lld N=%lld%s%s\n",
               m.entry.c_str(), info.name.c_str(), info.chip().c_str(),
-              info.driverVersion, (long long)B, (long long)T,
-              (long long)prob.hq, (long long)prob.hk, (long long)prob.hv,
-              (long long)N, args.initialState ? " +initial_state" : "",
+              info.driverVersion, (long long)st.B, (long long)st.T,
+              (long long)st.prob.hq, (long long)st.prob.hk,
+              (long long)st.prob.hv, (long long)st.N,
+              st.args.initialState ? " +initial_state" : "",
               p.offsets ? " +offsets" : "");
+  if (kernels.index)
+    std::printf(
+        "variant: %s (%s)\n",
+        kernels.index->variants[kernels.chosen].manifest.c_str(),
+        kernels.index->variants[kernels.chosen].config.describe().c_str());
 
   int status = 0;
   if (opt.check) {
-    ref::Outputs want;
-    if (std::string e = reference(m, p, H, want); !e.empty())
-      return fail("reference: " + e);
-    ref::Tensor got(o.shape), gotS(s1.shape);
-    got.data = npy::toF64(o);
-    gotS.data = npy::toF64(s1);
-    double tol = opt.tol > 0                ? opt.tol
-                 : s.dtype == ElemType::F32 ? 1e-5
-                 : s.dtype == ElemType::F16 ? 1e-3
-                                            : 5e-3;
-    double ro = ref::ratio(fromLogical(got, s.bthd), want.o);
-    double rs = ref::ratio(gotS, want.finalState);
-    bool ok = ro <= tol && rs <= tol;
-    std::printf("check: output ratio %.3g, final state ratio %.3g "
-                "(tolerance %.0e for %s) -> %s\n",
-                ro, rs, tol, elemTypeName(s.dtype), ok ? "PASS" : "FAIL");
+    bool ok = false;
+    std::string report;
+    if (std::string e = compareWithReference(m, p, st, o, s1,
+                                             toleranceFor(opt, s), ok, report);
+        !e.empty())
+      return fail(e);
+    std::printf("check: %s -> %s\n", report.c_str(), ok ? "PASS" : "FAIL");
     if (!ok)
       status = ExitCheckFailed;
   }
   if (opt.bench) {
+    LaunchArgs &args = st.args;
     std::vector<double> ms;
     if (std::string e = mod->timeLaunches(args, opt.warmup, opt.reps, ms);
         !e.empty())
@@ -542,7 +830,7 @@ int run(const Options &opt) {
           (s.decay == ref::DecayKind::Constant ? 4 : elemTypeSize(s.gateDType));
     if (args.initialState)
       bytes += static_cast<double>(args.initialState->numel()) * 4;
-    bytes += static_cast<double>(sBytes);
+    bytes += static_cast<double>(st.sBytes);
     double tbps = bytes / (median * 1e-3) / 1e12;
     std::printf("bench: median %.4f ms, min %.4f ms over %d runs; %.1f MB "
                 "moved -> %.3f TB/s = %.1f%% of %.2f TB/s HBM\n",

@@ -134,6 +134,12 @@ static cl::opt<int64_t>
 static cl::opt<int64_t>
     warps("warps", cl::desc("GPU warps per thread block (0: default)"),
           cl::init(0), cl::cat(cat));
+static cl::opt<std::string> aotVariants(
+    "aot-variants",
+    cl::desc("With --emit-aot: 'tune' also writes every legal variant "
+             "(chunk, block-v, warps) and NAME.variants.json for "
+             "linattn-launch --tune; 'default' (default) writes one kernel"),
+    cl::init("default"), cl::cat(cat));
 // Tuning and caches.
 static cl::opt<bool> tuneFlag("tune",
                               cl::desc("Tune for this shape now and store the "
@@ -350,6 +356,26 @@ int main(int argc, char **argv) {
     gpu.chunkSize = chunkSize;
     gpu.blockV = blockV;
     gpu.warps = warps;
+    auto cacheLine = [] {
+      GPUKernelCacheStats st = gpuKernelCacheStats();
+      llvm::outs() << "kernel cache: " << st.compiled << " compiled, "
+                   << st.diskHits << " loaded from disk\n";
+    };
+    if (aotVariants == "tune") {
+      int written = 0, skipped = 0;
+      if (std::string e =
+              emitAOTVariants(spec, gpu, emitAOT, aotName, &written, &skipped);
+          !e.empty())
+        return fail(e);
+      llvm::outs() << "wrote " << written << " variants (" << skipped
+                   << " illegal for " << gpu.chip << ", skipped) and "
+                   << emitAOT << "/" << aotName << ".variants.json\n";
+      cacheLine();
+      return 0;
+    }
+    if (aotVariants != "default")
+      return fail("--aot-variants expects 'default' or 'tune', got '" +
+                  aotVariants + "'");
     GPUKernelImage image;
     if (std::string e = compileGPU(spec, gpu, aotName, image); !e.empty())
       return fail(e);
@@ -360,6 +386,7 @@ int main(int argc, char **argv) {
                  << ", " << image.threads << " threads, block-v "
                  << image.blockV << ", " << image.sharedBytes
                  << " bytes of shared memory)\n";
+    cacheLine();
     return 0;
   }
   bool bthd = spec.layout == Layout::BTHD;
@@ -497,7 +524,7 @@ int main(int argc, char **argv) {
     kernel = compileTuned(spec, shape, tuneMode, to, &error, &tr);
     if (kernel)
       llvm::outs() << "tuning (" << tuneModeName(tuneMode) << ", "
-                   << shapeClass(shape) << "): "
+                   << shapeClass(shape, to.numThreads) << "): "
                    << (tr.fromCache ? "cached result"
                        : tr.tried
                            ? "tuned in " +

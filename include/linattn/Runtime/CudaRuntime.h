@@ -226,6 +226,9 @@ struct DeviceInfo {
   size_t totalMemory = 0;
   /// "sm_90".
   std::string chip() const;
+  /// "gpu: <name> (sm_90, driver 12.8)": the device key of tuning cache
+  /// entries (see gpuFingerprint() in GPUTuner.h).
+  std::string fingerprint() const;
 };
 
 /// Why Device::open failed.

@@ -16,9 +16,11 @@
 #define LINATTN_RUNTIME_GPUCOMPILE_H
 
 #include "linattn/Runtime/Runtime.h"
+#include "linattn/Runtime/TuningCache.h"
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace linattn {
 
@@ -51,9 +53,49 @@ struct GPUKernelImage {
 };
 
 /// Compiles `spec` to PTX. Returns "" on success or the diagnostics.
+/// Results are cached like CPU kernels (kernelCacheMode()): in memory, and
+/// under cacheDirectory()/kernels as `gpu-<key>.ptxc`, keyed by the kernel
+/// source (spec), the options, the chip and the compiler build, so that a
+/// second process (or a second --emit-aot) loads instead of compiling.
 std::string compileGPU(const AttentionSpec &spec,
                        const GPUCompileOptions &options,
                        const std::string &name, GPUKernelImage &image);
+
+/// Process-wide counters of compileGPU().
+struct GPUKernelCacheStats {
+  int64_t compiled = 0;     ///< successful full compilations
+  int64_t memoryHits = 0;   ///< images reused within this process
+  int64_t diskHits = 0;     ///< images loaded from the disk cache
+  int64_t diskWrites = 0;   ///< images written to the disk cache
+  int64_t diskRejected = 0; ///< corrupt files ignored (and rewritten)
+};
+GPUKernelCacheStats gpuKernelCacheStats();
+
+/// The tunable options as backend "gpu" tuning parameters ("chunk",
+/// "block_v", "warps", ...); the chip is not a parameter (it is fixed per
+/// AOT set and part of the device fingerprint).
+TuneConfig gpuTuneConfig(const GPUCompileOptions &options);
+/// Applies the parameters of `config` to `base` (unknown names ignored).
+GPUCompileOptions gpuOptionsFromConfig(const TuneConfig &config,
+                                       const GPUCompileOptions &base);
+
+/// The candidate family of the GPU tuner around `base` (same chip): every
+/// combination of chunk {32, 64, 128}, block_v {16, 32, 64} and warps
+/// {2, 4, 8}, `base` first. Legality is decided by compiling.
+std::vector<GPUCompileOptions>
+gpuTuningCandidates(const GPUCompileOptions &base);
+
+/// Compiles every candidate that compiles and writes the AOT set: the
+/// default (`base`) as `<dir>/<name>.{ptx,json}`, the others as
+/// `<name>.<params>.{ptx,json}`, and the index `<name>.variants.json`
+/// (GPUTuner.h). Candidates that fail to compile (shared memory, chunk and
+/// warp rules of the pass) are skipped and counted in `*skipped`; failure of
+/// the default is an error. Returns "" or an error; `*written` gets the
+/// number of variants.
+std::string emitAOTVariants(const AttentionSpec &spec,
+                            const GPUCompileOptions &base,
+                            const std::string &dir, const std::string &name,
+                            int *written = nullptr, int *skipped = nullptr);
 
 /// Writes `<dir>/<name>.ptx` and `<dir>/<name>.json`. Returns "" or an error.
 std::string writeAOT(const GPUKernelImage &image, const std::string &dir,

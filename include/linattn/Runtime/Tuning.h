@@ -21,8 +21,8 @@
 ///    `kernels/` so that another process loads instead of compiling.
 ///
 /// Configurations are stored as named integer parameters under a backend
-/// name ("cpu"), so a GPU backend can add its own (warps, stages, block_v)
-/// with its own device fingerprint without changing the file format.
+/// name ("cpu" here; "gpu" from linattn-launch --tune, see GPUTuner.h) in
+/// the file format of TuningCache.h.
 ///
 /// Standard C++ only, like Runtime.h.
 ///
@@ -32,6 +32,7 @@
 #define LINATTN_RUNTIME_TUNING_H
 
 #include "linattn/Runtime/Runtime.h"
+#include "linattn/Runtime/TuningCache.h"
 
 #include <cstdint>
 #include <map>
@@ -49,10 +50,6 @@ namespace linattn {
 /// version are ignored.
 std::string compilerVersion();
 
-/// The cache directory: $LINATTN_CACHE_DIR, else $XDG_CACHE_HOME/linattn,
-/// else $HOME/.cache/linattn; "" when none of these is set (caches off).
-std::string cacheDirectory();
-
 /// Device fingerprint of the host CPU: "cpu: <model name> (<LLVM CPU name>
 /// +<vector ISA flags>)".
 std::string deviceFingerprint();
@@ -69,45 +66,14 @@ struct ProblemShape {
 /// kernel iff their keys are equal).
 std::string specKey(const AttentionSpec &spec);
 
-/// The shape class: T and B*H rounded up to powers of two ("T4096.BH8"), so
-/// nearby shapes share a tuning result. (Dk and Dv are in the spec key.)
-std::string shapeClass(const ProblemShape &shape);
-
-/// A configuration as named parameters of a backend. The CPU backend uses
-/// "chunk", "sub_chunk", "tile_m", "tile_n", "vector_width".
-struct TuneConfig {
-  std::string backend = "cpu";
-  std::map<std::string, int64_t> params;
-
-  static TuneConfig fromOptions(const CompileOptions &options);
-  /// Applies the parameters to `base` (unknown names are ignored).
-  CompileOptions toOptions(const CompileOptions &base = {}) const;
-  /// "C=64 sub=16 tile=6x16".
-  std::string describe() const;
-};
+/// The CPU shape class: T and B*H rounded up to powers of two and the
+/// thread count ("T4096.BH8.t1"), so nearby shapes share a tuning result.
+/// (Dk and Dv are in the spec key.) See shapeClassOf().
+std::string shapeClass(const ProblemShape &shape, int threads = 1);
 
 //===----------------------------------------------------------------------===//
 // Autotuner
 //===----------------------------------------------------------------------===//
-
-/// How tunedOptions()/compileTuned() use the tuning cache.
-enum class TuneMode {
-  Off,           ///< Default options; the cache is not read.
-  UseOnly,       ///< A cached result if any, else the defaults; never tunes.
-  TuneIfMissing, ///< A cached result, else tune now and store the result.
-  Force          ///< Always tune and overwrite the cached result.
-};
-/// "off", "use-only", "tune-if-missing", "force".
-const char *tuneModeName(TuneMode mode);
-std::optional<TuneMode> parseTuneMode(const std::string &name);
-/// $LINATTN_TUNE if set to a valid mode name, else `fallback`.
-TuneMode tuneModeFromEnvironment(TuneMode fallback);
-
-enum class Verbosity {
-  Quiet,  ///< No progress output.
-  Auto,   ///< Progress on stderr when stderr is a terminal.
-  Verbose ///< Progress on stderr always.
-};
 
 struct TuneOptions {
   /// Wall-clock budget of one tune() call; candidates that would not fit
@@ -161,20 +127,6 @@ std::unique_ptr<Kernel> compileTuned(const AttentionSpec &spec,
 //===----------------------------------------------------------------------===//
 // Tuning cache file
 //===----------------------------------------------------------------------===//
-
-/// One stored result.
-struct TuningEntry {
-  std::string device, spec, shape;
-  TuneConfig config;
-  double ms = 0, defaultMs = 0, tuneSeconds = 0;
-};
-
-/// The default cache file, or "" when there is no cache directory.
-std::string defaultTuningCacheFile();
-
-/// Key of an entry: device, spec and shape class joined.
-std::string tuningKey(const std::string &device, const std::string &spec,
-                      const std::string &shape);
 
 /// Reads the entries of `file`. A missing, corrupt or stale (other
 /// compilerVersion()) file yields no entries and, in `*problem`, why.

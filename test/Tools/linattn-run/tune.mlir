@@ -6,7 +6,7 @@
 // A tuning run tunes (tiny budget), stores the result and the winner's
 // object file.
 // RUN: env LINATTN_CACHE_DIR=%t LINATTN_KERNEL_CACHE=disk linattn-run --decay=vector --dk=16 --dv=16 --random=1,2,48 --tune --tune-budget=2 --quiet --check 2>&1 | FileCheck %s --check-prefix=TUNE
-// TUNE: tuning (force, T64.BH2): tuned in {{.*}} candidates
+// TUNE: tuning (force, T64.BH2.t1): tuned in {{.*}} candidates
 // TUNE: check: {{.*}} -> PASS
 // RUN: FileCheck %s --check-prefix=JSON < %t/tuning.json
 // JSON: "compiler": "linattn
@@ -15,7 +15,7 @@
 
 // A second process neither tunes nor compiles (nearby T, same shape class).
 // RUN: env LINATTN_CACHE_DIR=%t LINATTN_KERNEL_CACHE=disk linattn-run --decay=vector --dk=16 --dv=16 --random=2,1,60 --tune-mode=tune-if-missing --check 2>&1 | FileCheck %s --check-prefix=HIT
-// HIT: tuning (tune-if-missing, T64.BH2): cached result
+// HIT: tuning (tune-if-missing, T64.BH2.t1): cached result
 // HIT: kernel cache: 0 compiled, 1 loaded from disk
 // HIT: loaded for
 // HIT: check: {{.*}} -> PASS
@@ -26,14 +26,14 @@
 // RUN: env LINATTN_CACHE_DIR=%t/app linattn-run --import-tuning=%t/ship.json | FileCheck %s --check-prefix=IMPORT
 // IMPORT: imported 1 tuning result(s)
 // RUN: env LINATTN_CACHE_DIR=%t/app LINATTN_TUNE=use-only linattn-run --decay=vector --dk=16 --dv=16 --random=1,2,64 2>&1 | FileCheck %s --check-prefix=SHIPPED
-// SHIPPED: tuning (use-only, T64.BH2): cached result
+// SHIPPED: tuning (use-only, T64.BH2.t1): cached result
 
 // A corrupt cache file is ignored (defaults), then rewritten by tuning.
 // RUN: printf '{"format": 1, "entr' > %t/tuning.json
 // RUN: env LINATTN_CACHE_DIR=%t linattn-run --decay=vector --dk=16 --dv=16 --random=1,2,64 --tune-mode=use-only 2>&1 | FileCheck %s --check-prefix=CORRUPT
-// CORRUPT: tuning (use-only, T64.BH2): defaults (no cached result)
+// CORRUPT: tuning (use-only, T64.BH2.t1): defaults (no cached result)
 // RUN: env LINATTN_CACHE_DIR=%t linattn-run --decay=vector --dk=16 --dv=16 --random=1,2,64 --tune-mode=tune-if-missing --tune-budget=1 --quiet 2>&1 | FileCheck %s --check-prefix=RETUNE
-// RETUNE: tuning (tune-if-missing, T64.BH2): tuned in
+// RETUNE: tuning (tune-if-missing, T64.BH2.t1): tuned in
 // RUN: FileCheck %s --check-prefix=JSON < %t/tuning.json
 
 // Bad flags.

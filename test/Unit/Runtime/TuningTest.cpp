@@ -132,11 +132,14 @@ TEST(TuningKeys, ShapeClassBucketsTAndBH) {
   auto cls = [](int64_t b, int64_t h, int64_t t) {
     return shapeClass(ProblemShape{b, h, t});
   };
-  EXPECT_EQ(cls(1, 8, 4096), "T4096.BH8");
+  EXPECT_EQ(cls(1, 8, 4096), "T4096.BH8.t1");
   EXPECT_EQ(cls(1, 8, 3000), cls(1, 8, 4096));
   EXPECT_EQ(cls(2, 3, 4096), cls(1, 8, 4096));
   EXPECT_NE(cls(1, 8, 4097), cls(1, 8, 4096));
   EXPECT_NE(cls(1, 16, 4096), cls(1, 8, 4096));
+  // The thread count separates results (item 4 of issue 5).
+  EXPECT_EQ(shapeClass(ProblemShape{1, 8, 4096}, 4), "T4096.BH8.t4");
+  EXPECT_NE(shapeClass(ProblemShape{1, 8, 4096}, 4), cls(1, 8, 4096));
 }
 
 TEST(TuningKeys, ConfigRoundTrip) {
