@@ -32,6 +32,9 @@ using namespace mlir::linattn;
 
 void mlir::linattn::buildCPUPipeline(OpPassManager &pm,
                                      const CPUPipelineOptions &options) {
+  // Width-changing maps become tensor code the chunk pass reads like any
+  // other query/key operand.
+  pm.addPass(createLinAttnLowerFeatureMap());
   LinAttnChunkOptions chunk;
   chunk.chunkSize = options.chunkSize;
   chunk.subChunkSize = options.subChunkSize;
