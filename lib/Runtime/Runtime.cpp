@@ -1163,6 +1163,22 @@ std::string parseSpec(const std::string &mlirText, AttentionSpec &spec,
             r.gateDType);
   r.keyDim = qt.getShape()[3];
   r.valueDim = vt.getShape()[3];
+  // q and k mapped by the same width-changing linattn.feature_map: the spec
+  // names the map, and keyDim is its input width.
+  auto qMap = op.getQ().getDefiningOp<FeatureMapOp>();
+  auto kMap = op.getK().getDefiningOp<FeatureMapOp>();
+  if (qMap && kMap && qMap.getKind() == kMap.getKind() &&
+      op.getFeatureMap() == FeatureMapKind::Identity) {
+    auto in = llvm::cast<mlir::RankedTensorType>(qMap.getInput().getType());
+    r.featureMap = static_cast<FeatureMap>(static_cast<int>(qMap.getKind()));
+    r.keyDim = in.getShape().back();
+    if (mlir::Value w = qMap.getWeight()) {
+      auto wt = llvm::cast<mlir::RankedTensorType>(w.getType());
+      bool performer = r.featureMap == FeatureMap::Performer ||
+                       r.featureMap == FeatureMap::PerformerHyperbolic;
+      r.featureCount = wt.getShape()[wt.getRank() - (performer ? 2 : 1)];
+    }
+  }
   if (options)
     if (ChunkingAttr c = op.getChunkingAttr()) {
       options->chunkSize = c.getSize();
@@ -1172,6 +1188,10 @@ std::string parseSpec(const std::string &mlirText, AttentionSpec &spec,
   if (shapes) {
     shapes->clear();
     for (mlir::Value v : {op.getQ(), op.getK(), op.getV()}) {
+      // Shapes of the tensors the caller passes (before a feature map).
+      if (auto fm = v.getDefiningOp<FeatureMapOp>();
+          fm && r.featureMap != FeatureMap::Identity)
+        v = fm.getInput();
       auto t = llvm::cast<mlir::RankedTensorType>(v.getType());
       std::vector<int64_t> d;
       for (int64_t x : t.getShape())
