@@ -26,3 +26,6 @@
 // RUN: python3 -c "import struct; h=\"{'descr': '<f4', 'fortran_order': False, 'shape': (8, 8), }\"; h+=' '*(63-(10+len(h))%%64)+'\n'; open('%t.w.npy','wb').write(b'\x93NUMPY\x01\x00'+struct.pack('<H',len(h))+h.encode()+struct.pack('<64f',*([0.1]*64)))"
 // RUN: not linattn-run --feature-map=performer --features=16 --dk=8 --dv=4 --normalized --random=1,1,8 --in map_weight=%t.w.npy 2>&1 | FileCheck %s --check-prefix=BADW
 // BADW: linattn-run: error: mapWeight: expected shape [16, 8] (shared) or [1, 16, 8] (one per q head) for feature map 'performer', got [8, 8]
+// The GPU path takes only the elementwise maps.
+// RUN: not linattn-run --emit-aot=%t.aot --feature-map=taylor2 --dtype=bf16 --dk=16 --dv=16 2>&1 | FileCheck %s --check-prefix=GPU
+// GPU: linattn-run: error: spec.featureMap: 'taylor2' is applied in the kernel on the CPU only; GPU kernels take the elementwise maps
