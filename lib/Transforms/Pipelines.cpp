@@ -46,6 +46,7 @@ void mlir::linattn::buildCPUPipeline(OpPassManager &pm,
   bufferize.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  pm.addPass(createLinAttnFreeTemporaries());
 
   LinAttnCPUVectorizeOptions vec;
   vec.tileM = options.tileM;

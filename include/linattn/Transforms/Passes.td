@@ -85,6 +85,19 @@ def LinAttnLowerFeatureMap : Pass<"linattn-lower-feature-map"> {
   ];
 }
 
+def LinAttnFreeTemporaries : Pass<"linattn-free-temporaries"> {
+  let summary = "Free the buffers one-shot bufferization allocates";
+  let description = [{
+    Inserts a `memref.dealloc` at the end of the block of every
+    `memref.alloc` that is not freed yet and does not reach a terminator
+    (returned or yielded) or a call, directly or through views. Run after
+    one-shot bufferization: the temporaries of lowered feature maps would
+    otherwise leak on every kernel call. The chunk pass's own scratch
+    buffers are already freed and are left alone.
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
 def LinAttnCPUVectorize : Pass<"linattn-cpu-vectorize"> {
   let summary = "Register-tile the chunk matmuls into vector FMA micro-kernels";
   let description = [{
