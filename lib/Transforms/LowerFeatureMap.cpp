@@ -97,6 +97,15 @@ private:
     r.append(extra.begin(), extra.end());
     return r;
   }
+  /// Row dims, then the reduction over the input width, then the features:
+  /// the innermost loop runs over independent outputs (no dependence chain
+  /// through one accumulator, and LLVM can vectorize it).
+  SmallVector<IteratorType> projectionIterators() {
+    SmallVector<IteratorType> r(rows, IteratorType::parallel);
+    r.push_back(IteratorType::reduction);
+    r.push_back(IteratorType::parallel);
+    return r;
+  }
   SmallVector<IteratorType> iterators(unsigned parallel, unsigned reduction) {
     SmallVector<IteratorType> r(parallel, IteratorType::parallel);
     r.append(reduction, IteratorType::reduction);
@@ -282,17 +291,17 @@ Value MapBuilder::hedgehog(bool joint, int64_t f) {
                   linalg::YieldOp::create(nb, l, convert(nb, args[0], ct));
                 })[0];
   }
-  // Iteration space (rows..., j, i): y[.., j] += x[.., i] * W[i, j].
-  y = generic(ValueRange{x, weight}, y,
-              {map(n + 1, rowDims({rows + 1})),
-               weightMap(n + 1, {rows + 1, rows}), map(n + 1, rowDims({rows}))},
-              iterators(n, 1), [&](OpBuilder &nb, Location l, ValueRange args) {
-                Value p = arith::MulFOp::create(nb, l, convert(nb, args[0], ct),
-                                                convert(nb, args[1], ct));
-                linalg::YieldOp::create(
-                    nb, l,
-                    ValueRange{arith::AddFOp::create(nb, l, args[2], p)});
-              })[0];
+  // Iteration space (rows..., i, j): y[.., j] += x[.., i] * W[i, j].
+  y = generic(
+      ValueRange{x, weight}, y,
+      {map(n + 1, rowDims({rows})), weightMap(n + 1, {rows, rows + 1}),
+       map(n + 1, rowDims({rows + 1}))},
+      projectionIterators(), [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value p = arith::MulFOp::create(nb, l, convert(nb, args[0], ct),
+                                        convert(nb, args[1], ct));
+        linalg::YieldOp::create(
+            nb, l, ValueRange{arith::AddFOp::create(nb, l, args[2], p)});
+      })[0];
 
   double inf = std::numeric_limits<double>::infinity();
   ValueRange mm = generic(
@@ -378,12 +387,12 @@ Value MapBuilder::performer(bool hyperbolic, int64_t m) {
         linalg::YieldOp::create(
             nb, l, ValueRange{arith::AddFOp::create(nb, l, args[1], s)});
       })[0];
-  // Iteration space (rows..., r, i): proj[.., r] += x[.., i] * W[r, i].
+  // Iteration space (rows..., i, r): proj[.., r] += x[.., i] * W[r, i].
   Value proj = generic(
       ValueRange{x, weight}, filled(m, 0.0),
-      {map(n + 1, rowDims({rows + 1})), weightMap(n + 1, {rows, rows + 1}),
-       map(n + 1, rowDims({rows}))},
-      iterators(n, 1), [&](OpBuilder &nb, Location l, ValueRange args) {
+      {map(n + 1, rowDims({rows})), weightMap(n + 1, {rows + 1, rows}),
+       map(n + 1, rowDims({rows + 1}))},
+      projectionIterators(), [&](OpBuilder &nb, Location l, ValueRange args) {
         Value p = arith::MulFOp::create(nb, l, convert(nb, args[0], ct),
                                         convert(nb, args[1], ct));
         linalg::YieldOp::create(

@@ -9,9 +9,9 @@
 
 // Weight and bias maps: the head dim of per-head parameters is input dim 1.
 // CHECK-DAG: #[[BIAS:.*]] = affine_map<(d0, d1, d2, d3) -> (d1, d3)>
-// CHECK-DAG: #[[WH:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d1, d4, d3)>
-// CHECK-DAG: #[[WP:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d3, d4)>
-// CHECK-DAG: #[[WPH:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d1, d3, d4)>
+// CHECK-DAG: #[[WH:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d1, d3, d4)>
+// CHECK-DAG: #[[WP:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d4, d3)>
+// CHECK-DAG: #[[WPH:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d1, d4, d3)>
 
 // Taylor-2 (Based): a = [1, x] in f32, then a gather a[i]·a[j]·c with
 // constant tables; d = 2 gives the scales 2^-1/4 (linear) and 1/(√2·√2).
@@ -49,11 +49,12 @@ func.func @taylor2_symmetric(%x: tensor<5x3xf32>) -> tensor<5x10xf32> {
 }
 
 // Hedgehog with per-head weights [H, d, f] and bias [H, f] (read at input
-// dim 1): y = b + x·W, row max and min, the two sums of exponentials with
-// the max subtracted, then both halves normalized and concatenated.
+// dim 1): y = b + x·W (features innermost), row max and min, the two sums
+// of exponentials with the max subtracted, then both halves normalized and
+// concatenated.
 // CHECK-LABEL: func.func @hedgehog
 // CHECK:     %[[Y0:.*]] = linalg.generic {indexing_maps = [#[[BIAS]], {{.*}}]{{.*}} ins(%arg2 : tensor<4x32xf32>)
-// CHECK:     %[[Y:.*]] = linalg.generic {indexing_maps = [{{.*}}, #[[WH]], {{.*}}], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%arg0, %arg1 : tensor<2x4x?x16xbf16>, tensor<4x16x32xf32>) outs(%[[Y0]] : tensor<2x4x?x32xf32>)
+// CHECK:     %[[Y:.*]] = linalg.generic {indexing_maps = [{{.*}}, #[[WH]], {{.*}}], iterator_types = ["parallel", "parallel", "parallel", "reduction", "parallel"]} ins(%arg0, %arg1 : tensor<2x4x?x16xbf16>, tensor<4x16x32xf32>) outs(%[[Y0]] : tensor<2x4x?x32xf32>)
 // CHECK:     arith.constant 0xFF800000 : f32
 // CHECK:     arith.constant 0x7F800000 : f32
 // CHECK:     %[[MM:.*]]:2 = linalg.generic {{.*}} ins(%[[Y]] : tensor<2x4x?x32xf32>) outs({{.*}} : tensor<2x4x?xf32>, tensor<2x4x?xf32>)
@@ -79,7 +80,7 @@ func.func @hedgehog(%x: tensor<2x4x?x16xbf16>, %w: tensor<4x16x32xf32>, %b: tens
 // The joint softmax over [2y, -2y] shifts both halves by
 // M = max(2 max y, -2 min y) and divides by the one joint sum.
 // CHECK-LABEL: func.func @hedgehog_joint
-// CHECK:     linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]} ins(%arg0, %arg1 : tensor<?x8xf32>, tensor<8x8xf32>)
+// CHECK:     linalg.generic {{.*}} iterator_types = ["parallel", "reduction", "parallel"]} ins(%arg0, %arg1 : tensor<?x8xf32>, tensor<8x8xf32>)
 // CHECK:     linalg.generic {{.*}} iterator_types = ["parallel", "parallel"]}
 // CHECK:       %[[TWO:.*]] = arith.constant 2.000000e+00 : f32
 // CHECK:       %[[Y2:.*]] = arith.mulf %{{.*}}, %[[TWO]]
