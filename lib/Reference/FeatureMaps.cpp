@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 namespace linattn::reference {
 
@@ -232,6 +233,63 @@ std::string applyFeatureMap(FeatureMap m, const Tensor &x, Tensor &out,
   for (int64_t r = 0; r < rows; ++r)
     applyRow(m, x.data.data() + r * d, d, weight, bias, f,
              result.data.data() + r * width);
+  out = std::move(result);
+  return "";
+}
+
+/// Slice h of a tensor with a leading head dim.
+static Tensor headSlice(const Tensor &t, int64_t h) {
+  std::vector<int64_t> shape(t.shape.begin() + 1, t.shape.end());
+  Tensor r(shape);
+  auto n = static_cast<size_t>(r.numel());
+  std::copy(t.data.begin() + static_cast<std::ptrdiff_t>(h * n),
+            t.data.begin() + static_cast<std::ptrdiff_t>((h + 1) * n),
+            r.data.begin());
+  return r;
+}
+
+std::string applyFeatureMapPerHead(FeatureMap m, const Tensor &x, Tensor &out,
+                                   const Tensor *weight, const Tensor *bias) {
+  bool perHead = (weight && weight->shape.size() == 3) ||
+                 (bias && bias->shape.size() == 2);
+  if (!perHead)
+    return applyFeatureMap(m, x, out, weight, bias);
+  if (x.shape.size() != 4 || x.numel() != static_cast<int64_t>(x.data.size()))
+    return "x: per-head weights need a [B, H, T, d] tensor, got " +
+           formatShape(x.shape);
+  int64_t B = x.shape[0], H = x.shape[1], T = x.shape[2], d = x.shape[3];
+  for (auto [name, t, rank] : {std::tuple{"weight", weight, size_t(3)},
+                               std::tuple{"bias", bias, size_t(2)}})
+    if (t && (t->shape.size() != rank || t->shape[0] != H ||
+              t->numel() != static_cast<int64_t>(t->data.size())))
+      return std::string(name) + ": expected a leading head dim of " +
+             std::to_string(H) + " (rank " + std::to_string(rank) + "), got " +
+             formatShape(t->shape);
+  Tensor result;
+  for (int64_t h = 0; h < H; ++h) {
+    Tensor xh({B, 1, T, d});
+    for (int64_t b = 0; b < B; ++b)
+      std::copy_n(
+          x.data.begin() + static_cast<std::ptrdiff_t>((b * H + h) * T * d),
+          T * d, xh.data.begin() + static_cast<std::ptrdiff_t>(b * T * d));
+    Tensor wh, bh, oh;
+    if (weight)
+      wh = headSlice(*weight, h);
+    if (bias)
+      bh = headSlice(*bias, h);
+    if (std::string e = applyFeatureMap(m, xh, oh, weight ? &wh : nullptr,
+                                        bias ? &bh : nullptr);
+        !e.empty())
+      return e;
+    int64_t w = oh.shape[3];
+    if (h == 0)
+      result = Tensor({B, H, T, w});
+    for (int64_t b = 0; b < B; ++b)
+      std::copy_n(oh.data.begin() + static_cast<std::ptrdiff_t>(b * T * w),
+                  T * w,
+                  result.data.begin() +
+                      static_cast<std::ptrdiff_t>((b * H + h) * T * w));
+  }
   out = std::move(result);
   return "";
 }

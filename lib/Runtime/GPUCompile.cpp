@@ -150,6 +150,11 @@ static std::string compileGPUUncached(const AttentionSpec &spec,
     return std::string(
                "spec.dtype: GPU kernels take bf16 or f16 inputs, got ") +
            dtypeName(spec.dtype);
+  if (isWidthChangingMap(spec.featureMap))
+    return std::string("spec.featureMap: '") +
+           reference::featureMapName(spec.featureMap) +
+           "' is applied in the kernel on the CPU only; GPU kernels take the "
+           "elementwise maps";
   std::string source = kernelSource(spec, CompileOptions());
 
   mlir::DialectRegistry registry;

@@ -132,6 +132,36 @@ static const char *decayName(DecayKind k) {
   return reference::decayKindName(k);
 }
 
+bool isWidthChangingMap(FeatureMap m) {
+  return m != FeatureMap::Identity && m != FeatureMap::EluPlusOne &&
+         m != FeatureMap::Relu;
+}
+
+bool featureMapHasWeight(FeatureMap m) {
+  return m == FeatureMap::Hedgehog || m == FeatureMap::HedgehogJoint ||
+         m == FeatureMap::Performer || m == FeatureMap::PerformerHyperbolic;
+}
+
+/// The feature count f (m) of a spec's map, with HedgehogJoint's 0 = d.
+static int64_t featureCountOf(const AttentionSpec &s) {
+  if (s.featureMap == FeatureMap::HedgehogJoint && s.featureCount == 0)
+    return s.keyDim;
+  return s.featureCount;
+}
+
+int64_t featureDim(const AttentionSpec &s) {
+  return reference::featureMapWidth(s.featureMap, s.keyDim, featureCountOf(s));
+}
+
+/// Shape of a map weight [d, f] (Hedgehog) or [m, d] (Performer).
+static std::vector<int64_t> mapWeightShape(const AttentionSpec &s) {
+  int64_t f = featureCountOf(s);
+  if (s.featureMap == FeatureMap::Performer ||
+      s.featureMap == FeatureMap::PerformerHyperbolic)
+    return {f, s.keyDim};
+  return {s.keyDim, f};
+}
+
 //===----------------------------------------------------------------------===//
 // Kernel source
 //===----------------------------------------------------------------------===//
@@ -142,6 +172,9 @@ struct Signature {
   bool gate = false, gateIsConstant = false, gateIsVector = false;
   bool beta = false;
   bool initNorm = false, finalNorm = false;
+  /// A width-changing map applied in the kernel, with a weight and (Hedgehog)
+  /// a bias per side.
+  bool map = false, mapWeight = false, mapBias = false;
 };
 } // namespace
 
@@ -154,6 +187,10 @@ static Signature signatureOf(const AttentionSpec &s) {
   sig.gateIsConstant = s.decay == DecayKind::Constant;
   sig.gateIsVector = s.decay == DecayKind::Vector;
   sig.initNorm = sig.finalNorm = s.normalized;
+  sig.map = isWidthChangingMap(s.featureMap);
+  sig.mapWeight = featureMapHasWeight(s.featureMap);
+  sig.mapBias = s.featureMap == FeatureMap::Hedgehog ||
+                s.featureMap == FeatureMap::HedgehogJoint;
   return sig;
 }
 
@@ -163,7 +200,8 @@ std::string kernelSource(const AttentionSpec &s, const CompileOptions &o) {
   std::string e = dtypeName(s.dtype);
   std::string st = s.dtype == DType::F64 ? "f64" : "f32";
   std::string gt = sig.gateIsConstant ? st : dtypeName(s.gateDType);
-  int64_t dk = s.keyDim, dv = s.valueDim;
+  // q and k have width d; everything after the feature map has width Dphi.
+  int64_t d = s.keyDim, dk = featureDim(s), dv = s.valueDim;
   auto strided = [](int rank, bool unitInner = true) {
     std::string r = "strided<[";
     for (int i = 0; i < rank; ++i)
@@ -177,6 +215,7 @@ std::string kernelSource(const AttentionSpec &s, const CompileOptions &o) {
                     bool unitInner = true) {
     return "memref<" + dims + "x" + t + ", " + strided(rank, unitInner) + ">";
   };
+  std::string xd = "1x1x?x" + std::to_string(d);
   std::string qd = "1x1x?x" + std::to_string(dk);
   std::string vd = "1x1x?x" + std::to_string(dv);
   std::string sd = s.stateValueMajor
@@ -192,9 +231,20 @@ std::string kernelSource(const AttentionSpec &s, const CompileOptions &o) {
     std::string name, memrefType, tensorType;
     bool output;
   };
-  std::vector<Param> params = {{"q", memref(qd, e, 4), tensor4(qd, e), false},
-                               {"k", memref(qd, e, 4), tensor4(qd, e), false},
+  std::vector<Param> params = {{"q", memref(xd, e, 4), tensor4(xd, e), false},
+                               {"k", memref(xd, e, 4), tensor4(xd, e), false},
                                {"v", memref(vd, e, 4), tensor4(vd, e), false}};
+  std::vector<int64_t> ws = mapWeightShape(s);
+  std::string wd = std::to_string(ws[0]) + "x" + std::to_string(ws[1]);
+  std::string fd = std::to_string(featureCountOf(s));
+  for (const char *side : {"q", "k"}) {
+    if (sig.mapWeight)
+      params.push_back(
+          {std::string("w") + side, memref(wd, st, 2), tensor4(wd, st), false});
+    if (sig.mapBias)
+      params.push_back(
+          {std::string("b") + side, memref(fd, st, 1), tensor4(fd, st), false});
+  }
   if (sig.gate)
     params.push_back({"gate", memref(gd, gt, gr, /*unitInner=*/gr != 3),
                       tensor4(gd, gt), false});
@@ -222,7 +272,23 @@ std::string kernelSource(const AttentionSpec &s, const CompileOptions &o) {
     if (!p.output)
       os << "  %" << p.name << " = bufferization.to_tensor %" << p.name
          << "_m restrict : " << p.memrefType << " to " << p.tensorType << "\n";
-  os << "  %r:" << (sig.finalNorm ? 3 : 2) << " = linattn.attention %q, %k, %v";
+  std::string qName = "%q", kName = "%k";
+  if (sig.map) {
+    for (const char *side : {"q", "k"}) {
+      os << "  %" << side << "phi = linattn.feature_map %" << side;
+      if (sig.mapWeight)
+        os << " weight(%w" << side << " : " << tensor4(wd, st) << ")";
+      if (sig.mapBias)
+        os << " bias(%b" << side << " : " << tensor4(fd, st) << ")";
+      os << " {kind = #linattn.feature_map<"
+         << reference::featureMapName(s.featureMap) << ">} : " << tensor4(xd, e)
+         << " -> " << tensor4(qd, e) << "\n";
+    }
+    qName = "%qphi";
+    kName = "%kphi";
+  }
+  os << "  %r:" << (sig.finalNorm ? 3 : 2) << " = linattn.attention " << qName
+     << ", " << kName << ", %v";
   if (sig.gate)
     os << " gate(%gate : " << tensor4(gd, gt) << ")";
   if (sig.beta)
@@ -237,7 +303,8 @@ std::string kernelSource(const AttentionSpec &s, const CompileOptions &o) {
     os << ", clamp_min = " << *s.clampMin;
   os << ">";
   os << ", feature_map = #linattn.feature_map<"
-     << reference::featureMapName(s.featureMap) << ">";
+     << reference::featureMapName(sig.map ? FeatureMap::Identity : s.featureMap)
+     << ">";
   if (s.normalized)
     os << ", normalization = #linattn.norm<katharopoulos>, eps = " << s.eps
        << " : f64";
@@ -305,11 +372,21 @@ static std::string checkSpec(const AttentionSpec &s, const CompileOptions &o) {
            (s.decay == DecayKind::Delta || s.decay == DecayKind::GatedDelta))
     os << "the normalized form is not defined for the '" << decayName(s.decay)
        << "' rule";
-  else if (s.featureMap != FeatureMap::Identity &&
-           s.featureMap != FeatureMap::EluPlusOne &&
-           s.featureMap != FeatureMap::Relu)
+  else if (featureMapHasWeight(s.featureMap) &&
+           s.featureMap != FeatureMap::HedgehogJoint && s.featureCount <= 0)
     os << "feature map '" << reference::featureMapName(s.featureMap)
-       << "' changes the width or has weights; apply it before the kernel";
+       << "' needs featureCount (f or m) >= 1, got " << s.featureCount;
+  else if (s.featureMap == FeatureMap::HedgehogJoint && s.featureCount != 0 &&
+           s.featureCount != s.keyDim)
+    os << "feature map 'hedgehog_joint' has f = d = " << s.keyDim
+       << ", got featureCount " << s.featureCount;
+  else if (!featureMapHasWeight(s.featureMap) && s.featureCount != 0)
+    os << "feature map '" << reference::featureMapName(s.featureMap)
+       << "' has no weights; featureCount must be 0, got " << s.featureCount;
+  else if (featureDim(s) > 65536)
+    os << "feature map '" << reference::featureMapName(s.featureMap)
+       << "' gives Dphi = " << featureDim(s) << " for d = " << s.keyDim
+       << "; at most 65536 is supported";
   else if (!s.causal && s.decay != DecayKind::None)
     os << "non-causal attention needs decay 'none'";
   else if (s.gateDType != DType::F32 && s.gateDType != s.dtype)
@@ -565,7 +642,120 @@ public:
   }
 };
 
+/// A validated feature-map weight or bias slice: head h starts at h * sH.
+struct MapParam {
+  const void *base = nullptr;
+  int64_t sH = 0, rows = 1, cols = 0, sRow = 0;
+};
+struct MapParams {
+  MapParam qWeight, qBias, kWeight, kBias;
+  /// Backs an absent Hedgehog bias.
+  std::vector<double> zeros;
+};
+
 } // namespace
+
+/// Validates one weight ([a, b] or [heads, a, b]) or bias ([f] or [heads,
+/// f]) named `name` against `want` (without the head dim).
+static std::string checkMapParam(const char *name, const TensorView &t,
+                                 const std::vector<int64_t> &want,
+                                 int64_t heads, const char *side,
+                                 const AttentionSpec &s, DType stateType,
+                                 MapParam &out) {
+  Validator v;
+  size_t rank = want.size();
+  bool perHead = t.shape.size() == rank + 1;
+  std::vector<int64_t> dims, strides;
+  std::vector<int64_t> full = want;
+  if (perHead)
+    full.insert(full.begin(), heads);
+  if (!v.view(name, t, stateType, perHead ? rank + 1 : rank, false, dims,
+              strides))
+    return v.err.str();
+  if (dims != full) {
+    std::vector<int64_t> withHeads = want;
+    withHeads.insert(withHeads.begin(), heads);
+    return std::string(name) + ": expected shape " + fmtShape(want) +
+           " (shared) or " + fmtShape(withHeads) + " (one per " + side +
+           " head) for feature map '" +
+           reference::featureMapName(s.featureMap) + "', got " +
+           fmtShape(t.shape);
+  }
+  out.base = t.data;
+  out.sH = perHead ? strides[0] : 0;
+  out.cols = want.back();
+  if (rank == 2) {
+    out.rows = want[0];
+    out.sRow = strides[perHead ? 1 : 0];
+  }
+  return "";
+}
+
+/// Validates the feature-map parameters of `args` for q (qHeads heads) and
+/// k (kHeads); k falls back to q's parameters.
+static std::string checkMapParams(const AttentionSpec &s, const Arguments &a,
+                                  int64_t qHeads, int64_t kHeads,
+                                  DType stateType, MapParams &out) {
+  const char *map = reference::featureMapName(s.featureMap);
+  bool hasBias = s.featureMap == FeatureMap::Hedgehog ||
+                 s.featureMap == FeatureMap::HedgehogJoint;
+  if (!featureMapHasWeight(s.featureMap)) {
+    for (auto [name, t] : {std::pair{"mapWeight", &a.mapWeight},
+                           {"mapBias", &a.mapBias},
+                           {"keyMapWeight", &a.keyMapWeight},
+                           {"keyMapBias", &a.keyMapBias}})
+      if (*t)
+        return std::string(name) + ": feature map '" + map +
+               "' takes no weights";
+    return "";
+  }
+  std::vector<int64_t> ws = mapWeightShape(s);
+  std::vector<int64_t> bs = {featureCountOf(s)};
+  if (!a.mapWeight)
+    return "mapWeight: feature map '" + std::string(map) +
+           "' needs a weight of shape " + fmtShape(ws) + " (or [Hq, " +
+           std::to_string(ws[0]) + ", " + std::to_string(ws[1]) + "])";
+  if (!hasBias && (a.mapBias || a.keyMapBias))
+    return std::string(a.mapBias ? "mapBias" : "keyMapBias") +
+           ": feature map '" + map + "' takes no bias";
+  if (a.keyMapBias && !a.keyMapWeight)
+    return "keyMapBias: given without keyMapWeight (k uses mapWeight and "
+           "mapBias unless keyMapWeight is given)";
+  std::string e = checkMapParam("mapWeight", *a.mapWeight, ws, qHeads, "q", s,
+                                stateType, out.qWeight);
+  if (e.empty() && a.mapBias)
+    e = checkMapParam("mapBias", *a.mapBias, bs, qHeads, "q", s, stateType,
+                      out.qBias);
+  if (!e.empty())
+    return e;
+  if (a.keyMapWeight) {
+    e = checkMapParam("keyMapWeight", *a.keyMapWeight, ws, kHeads, "k", s,
+                      stateType, out.kWeight);
+    if (e.empty() && a.keyMapBias)
+      e = checkMapParam("keyMapBias", *a.keyMapBias, bs, kHeads, "k", s,
+                        stateType, out.kBias);
+    if (!e.empty())
+      return e;
+  } else {
+    bool perHead = a.mapWeight->shape.size() == 3 ||
+                   (a.mapBias && a.mapBias->shape.size() == 2);
+    if (perHead && qHeads != kHeads)
+      return "mapWeight: one map per q head (" + std::to_string(qHeads) +
+             ") cannot be applied to the " + std::to_string(kHeads) +
+             " k heads; pass keyMapWeight";
+    out.kWeight = out.qWeight;
+    out.kBias = a.mapBias ? out.qBias : MapParam();
+  }
+  // An absent bias reads zeros (sized for either state type).
+  out.zeros.assign(static_cast<size_t>(bs[0]), 0.0);
+  for (MapParam *b : {&out.qBias, &out.kBias})
+    if (!b->base) {
+      b->base = out.zeros.data();
+      b->sH = 0;
+      b->cols = bs[0];
+    }
+  return "";
+}
 
 std::string Kernel::run(const Arguments &args) const {
   const AttentionSpec &s = impl->spec;
@@ -582,11 +772,13 @@ std::string Kernel::run(const Arguments &args) const {
   if (v.failed())
     return v.err.str();
   int64_t B = q.B, T = q.T, H = std::max({q.H, k.H, val.H});
-  int64_t dk = s.keyDim, dv = s.valueDim;
-  if (q.D != dk)
-    v.err << "q: key dim " << q.D << " does not match the kernel's Dk = " << dk;
-  else if (k.D != dk)
-    v.err << "k: key dim " << k.D << " does not match the kernel's Dk = " << dk;
+  // q and k have width dx; the states, normalizers and vector gates have
+  // the feature map's output width dk (the same for elementwise maps).
+  int64_t dx = s.keyDim, dk = featureDim(s), dv = s.valueDim;
+  if (q.D != dx)
+    v.err << "q: key dim " << q.D << " does not match the kernel's Dk = " << dx;
+  else if (k.D != dx)
+    v.err << "k: key dim " << k.D << " does not match the kernel's Dk = " << dx;
   else if (val.D != dv)
     v.err << "v: value dim " << val.D
           << " does not match the kernel's Dv = " << dv;
@@ -754,6 +946,11 @@ std::string Kernel::run(const Arguments &args) const {
   if (v.failed())
     return v.err.str();
 
+  MapParams maps;
+  if (std::string e = checkMapParams(s, args, q.H, k.H, stateType, maps);
+      !e.empty())
+    return e;
+
   // States.
   std::vector<int64_t> stateShape = s.stateValueMajor
                                         ? std::vector<int64_t>{N, H, dv, dk}
@@ -805,17 +1002,26 @@ std::string Kernel::run(const Arguments &args) const {
       int64_t n = item / H, h = item % H;
       int64_t b = args.offsets ? 0 : n;
       int64_t t0 = seqs[n].first, len = seqs[n].second;
-      Descriptor d[10];
-      void *ptrs[10];
+      Descriptor d[14];
+      void *ptrs[14];
       int p = 0;
       auto op4 = [&](const Operand4 &o, int64_t head, int64_t width) {
         d[p].set(o.base, (b * o.sB + head * o.sH + t0 * o.sT),
                  {1, 1, len, width}, {o.sB, o.sH, o.sT, 1});
         ++p;
       };
-      op4(q, h / (H / q.H), dk);
-      op4(k, h / (H / k.H), dk);
+      op4(q, h / (H / q.H), dx);
+      op4(k, h / (H / k.H), dx);
       op4(val, h / (H / val.H), dv);
+      for (int side = 0; side < 2; ++side) {
+        int64_t head = side == 0 ? h / (H / q.H) : h / (H / k.H);
+        const MapParam &w = side == 0 ? maps.qWeight : maps.kWeight;
+        const MapParam &bias = side == 0 ? maps.qBias : maps.kBias;
+        if (sig.mapWeight)
+          d[p++].set(w.base, head * w.sH, {w.rows, w.cols}, {w.sRow, 1});
+        if (sig.mapBias)
+          d[p++].set(bias.base, head * bias.sH, {bias.cols}, {1});
+      }
       if (sig.gateIsConstant) {
         const void *ptr = stateType == DType::F64
                               ? static_cast<const void *>(&constLogD[h])
@@ -865,7 +1071,7 @@ std::string Kernel::run(const Arguments &args) const {
         else
           d[p++].set(zScratch.data(), 0, {1, 1, dk}, {dk, dk, 1});
       }
-      void *argv[10];
+      void *argv[14];
       for (int i = 0; i < p; ++i) {
         ptrs[i] = &d[i];
         argv[i] = &ptrs[i];
@@ -957,6 +1163,22 @@ std::string parseSpec(const std::string &mlirText, AttentionSpec &spec,
             r.gateDType);
   r.keyDim = qt.getShape()[3];
   r.valueDim = vt.getShape()[3];
+  // q and k mapped by the same width-changing linattn.feature_map: the spec
+  // names the map, and keyDim is its input width.
+  auto qMap = op.getQ().getDefiningOp<FeatureMapOp>();
+  auto kMap = op.getK().getDefiningOp<FeatureMapOp>();
+  if (qMap && kMap && qMap.getKind() == kMap.getKind() &&
+      op.getFeatureMap() == FeatureMapKind::Identity) {
+    auto in = llvm::cast<mlir::RankedTensorType>(qMap.getInput().getType());
+    r.featureMap = static_cast<FeatureMap>(static_cast<int>(qMap.getKind()));
+    r.keyDim = in.getShape().back();
+    if (mlir::Value w = qMap.getWeight()) {
+      auto wt = llvm::cast<mlir::RankedTensorType>(w.getType());
+      bool performer = r.featureMap == FeatureMap::Performer ||
+                       r.featureMap == FeatureMap::PerformerHyperbolic;
+      r.featureCount = wt.getShape()[wt.getRank() - (performer ? 2 : 1)];
+    }
+  }
   if (options)
     if (ChunkingAttr c = op.getChunkingAttr()) {
       options->chunkSize = c.getSize();
@@ -966,6 +1188,10 @@ std::string parseSpec(const std::string &mlirText, AttentionSpec &spec,
   if (shapes) {
     shapes->clear();
     for (mlir::Value v : {op.getQ(), op.getK(), op.getV()}) {
+      // Shapes of the tensors the caller passes (before a feature map).
+      if (auto fm = v.getDefiningOp<FeatureMapOp>();
+          fm && r.featureMap != FeatureMap::Identity)
+        v = fm.getInput();
       auto t = llvm::cast<mlir::RankedTensorType>(v.getType());
       std::vector<int64_t> d;
       for (int64_t x : t.getShape())

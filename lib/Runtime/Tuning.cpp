@@ -89,6 +89,8 @@ std::string specKey(const AttentionSpec &s) {
   os.precision(17);
   os << ref::decayKindName(s.decay)
      << " fm=" << ref::featureMapName(s.featureMap);
+  if (s.featureCount)
+    os << " features=" << s.featureCount;
   if (s.schedule)
     os << " schedule=" << static_cast<int>(*s.schedule) << "/" << s.layer << "/"
        << s.numLayers;
@@ -381,6 +383,12 @@ std::optional<TuneResult> tune(const AttentionSpec &spec,
                 std::to_string(shape.batch) + ", " +
                 std::to_string(shape.heads) + ", " +
                 std::to_string(shape.seqLen));
+  // The tuner's random problems carry no feature-map weights.
+  if (isWidthChangingMap(spec.featureMap))
+    return fail(std::string("tune: feature map '") +
+                ref::featureMapName(spec.featureMap) +
+                "' is applied in the kernel and cannot be tuned yet; compile "
+                "it with explicit options");
   if (!(options.budgetSeconds > 0))
     return fail("tune: the budget must be positive, got " +
                 std::to_string(options.budgetSeconds) + " s");

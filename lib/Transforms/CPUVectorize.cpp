@@ -162,6 +162,25 @@ struct LinAttnCPUVectorizePass
           << ") and tile-m (" << tileM << ") positive";
       return signalPassFailure();
     }
+    // A memref.copy between strided memrefs (tensor.insert_slice of a
+    // feature map's halves) lowers to a call of memrefCopy from MLIR's
+    // runner utilities, which the JIT does not link; as linalg.copy it
+    // becomes plain loops.
+    SmallVector<memref::CopyOp> copies;
+    getOperation()->walk([&](memref::CopyOp op) {
+      auto identity = [](Value m) {
+        return cast<MemRefType>(m.getType()).getLayout().isIdentity();
+      };
+      if (!identity(op.getSource()) || !identity(op.getTarget()))
+        copies.push_back(op);
+    });
+    for (memref::CopyOp op : copies) {
+      OpBuilder b(op);
+      linalg::CopyOp::create(b, op.getLoc(), ValueRange{op.getSource()},
+                             ValueRange{op.getTarget()});
+      op->erase();
+    }
+
     SmallVector<linalg::MatmulOp> ops;
     getOperation()->walk([&](linalg::MatmulOp op) { ops.push_back(op); });
     for (linalg::MatmulOp op : ops)

@@ -32,6 +32,9 @@ using namespace mlir::linattn;
 
 void mlir::linattn::buildCPUPipeline(OpPassManager &pm,
                                      const CPUPipelineOptions &options) {
+  // Width-changing maps become tensor code the chunk pass reads like any
+  // other query/key operand.
+  pm.addPass(createLinAttnLowerFeatureMap());
   LinAttnChunkOptions chunk;
   chunk.chunkSize = options.chunkSize;
   chunk.subChunkSize = options.subChunkSize;
@@ -43,6 +46,7 @@ void mlir::linattn::buildCPUPipeline(OpPassManager &pm,
   bufferize.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  pm.addPass(createLinAttnFreeTemporaries());
 
   LinAttnCPUVectorizeOptions vec;
   vec.tileM = options.tileM;

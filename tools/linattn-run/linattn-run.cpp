@@ -44,7 +44,8 @@ static cl::opt<std::string> specFile(cl::Positional, cl::desc("[spec.mlir]"),
 static cl::list<std::string>
     inputs("in",
            cl::desc("Input NAME=FILE.npy (q, k, v, gate, beta, "
-                    "initial_state, initial_normalizer, offsets)"),
+                    "initial_state, initial_normalizer, offsets, map_weight, "
+                    "map_bias, key_map_weight, key_map_bias)"),
            cl::cat(cat));
 static cl::list<std::string>
     outputs("out",
@@ -79,9 +80,18 @@ static cl::opt<std::string>
                  cl::desc("Constant decay schedule: retnet|retnet_linspace|"
                           "transnormer|lightning"),
                  cl::init(""), cl::cat(cat));
-static cl::opt<std::string> featureFlag("feature-map",
-                                        cl::desc("identity|elu_plus_one|relu"),
-                                        cl::init("identity"), cl::cat(cat));
+static cl::opt<std::string> featureFlag(
+    "feature-map",
+    cl::desc("identity|elu_plus_one|relu (fused), or taylor2|"
+             "taylor2_symmetric|hedgehog|hedgehog_joint|performer|"
+             "performer_hyperbolic (applied to q and k in the kernel; --dk is "
+             "then the input width d)"),
+    cl::init("identity"), cl::cat(cat));
+static cl::opt<int64_t>
+    featuresFlag("features",
+                 cl::desc("Feature count of a map with weights: f (hedgehog, "
+                          "weight [d, f]) or m (performer, weight [m, d])"),
+                 cl::init(0), cl::cat(cat));
 static cl::opt<std::string> dtypeFlag("dtype", cl::desc("f32|bf16|f16|f64"),
                                       cl::init("f32"), cl::cat(cat));
 static cl::opt<std::string> layoutFlag("layout", cl::desc("bhtd|bthd"),
@@ -232,14 +242,19 @@ static std::string specFromFlags(AttentionSpec &s) {
     if (s.schedule == Schedule::Lightning)
       s.numLayers = 2;
   }
-  if (featureFlag == "identity")
-    s.featureMap = FeatureMap::Identity;
-  else if (featureFlag == "elu_plus_one")
-    s.featureMap = FeatureMap::EluPlusOne;
-  else if (featureFlag == "relu")
-    s.featureMap = FeatureMap::Relu;
-  else
+  bool foundMap = false;
+  for (FeatureMap m :
+       {FeatureMap::Identity, FeatureMap::EluPlusOne, FeatureMap::Relu,
+        FeatureMap::Taylor2, FeatureMap::Taylor2Symmetric, FeatureMap::Hedgehog,
+        FeatureMap::HedgehogJoint, FeatureMap::Performer,
+        FeatureMap::PerformerHyperbolic})
+    if (featureFlag == ref::featureMapName(m)) {
+      s.featureMap = m;
+      foundMap = true;
+    }
+  if (!foundMap)
     return "unknown --feature-map '" + featureFlag + "'";
+  s.featureCount = featuresFlag;
   auto dt = parseDType(dtypeFlag);
   if (!dt)
     return "unknown --dtype '" + dtypeFlag + "'";
@@ -277,6 +292,58 @@ static npy::Array fromLogical(const ref::Tensor &t, DType dtype, bool swapHT) {
 
 static TensorView viewOf(npy::Array &a, DType t) {
   return TensorView(a.data.data(), t, a.shape);
+}
+
+/// Random weights for a map with weights (shared by all heads): Hedgehog
+/// W ~ N(0, 1/d) and b ~ N(0, 0.1^2); Performer orthogonal random features
+/// (blocks of d orthonormal rows, each rescaled to the norm of a d-dim
+/// Gaussian vector, MATH.md 3).
+static void randomMapWeights(const AttentionSpec &s, uint64_t seed,
+                             ref::Tensor &weight, ref::Tensor &bias) {
+  std::mt19937_64 rng(seed * 7919 + 17);
+  int64_t d = s.keyDim;
+  int64_t f = s.featureMap == FeatureMap::HedgehogJoint && !s.featureCount
+                  ? d
+                  : s.featureCount;
+  if (s.featureMap == FeatureMap::Hedgehog ||
+      s.featureMap == FeatureMap::HedgehogJoint) {
+    weight = ref::randn({d, f}, rng, 1.0 / std::sqrt(static_cast<double>(d)));
+    bias = ref::randn({f}, rng, 0.1);
+    return;
+  }
+  weight = ref::Tensor({f, d});
+  for (int64_t r0 = 0; r0 < f; r0 += d) {
+    ref::Tensor g = ref::randn({d, d}, rng);
+    // Gram-Schmidt on the rows of g.
+    for (int64_t i = 0; i < d; ++i) {
+      double *gi = &g.data[static_cast<size_t>(i * d)];
+      for (int64_t j = 0; j < i; ++j) {
+        const double *gj = &g.data[static_cast<size_t>(j * d)];
+        double dot = 0;
+        for (int64_t c = 0; c < d; ++c)
+          dot += gi[c] * gj[c];
+        for (int64_t c = 0; c < d; ++c)
+          gi[c] -= dot * gj[c];
+      }
+      double n = 0;
+      for (int64_t c = 0; c < d; ++c)
+        n += gi[c] * gi[c];
+      n = std::sqrt(n);
+      for (int64_t c = 0; c < d; ++c)
+        gi[c] /= n;
+    }
+    for (int64_t i = 0; i < d && r0 + i < f; ++i) {
+      ref::Tensor z = ref::randn({d}, rng);
+      double chi = 0;
+      for (double x : z.data)
+        chi += x * x;
+      chi = std::sqrt(chi);
+      for (int64_t c = 0; c < d; ++c)
+        weight.data[static_cast<size_t>((r0 + i) * d + c)] =
+            g.data[static_cast<size_t>(i * d + c)] * chi;
+    }
+  }
+  bias = ref::Tensor();
 }
 
 int main(int argc, char **argv) {
@@ -407,7 +474,11 @@ int main(int argc, char **argv) {
                                   "beta",
                                   "initial_state",
                                   "initial_normalizer",
-                                  "offsets"};
+                                  "offsets",
+                                  "map_weight",
+                                  "map_bias",
+                                  "key_map_weight",
+                                  "key_map_bias"};
     if (std::find_if(std::begin(known), std::end(known), [&](const char *k) {
           return name == k;
         }) == std::end(known))
@@ -421,6 +492,7 @@ int main(int argc, char **argv) {
       continue;
     }
     bool qkv = name == "q" || name == "k" || name == "v";
+    // Feature-map parameters are in the state type (f32, f64 for f64).
     auto dt = fromNpy(a.dtype);
     if (!dt)
       return fail(path + ": dtype " + npy::toString(a.dtype) +
@@ -465,7 +537,9 @@ int main(int argc, char **argv) {
     rd.dk = spec.keyDim;
     rd.dv = spec.valueDim;
     ref::RandomOptions ro;
-    ro.positive = spec.normalized;
+    // The width-changing maps take raw q and k; their normalized forms
+    // need no positive inputs.
+    ro.positive = spec.normalized && !isWidthChangingMap(spec.featureMap);
     ro.normalizer = spec.normalized;
     ref::Inputs r = ref::randomInputs(spec.decay, rd, seed, ro);
     auto put = [&](const char *name, const ref::Tensor &t, DType dt,
@@ -488,10 +562,41 @@ int main(int argc, char **argv) {
     // Delta rules: beta in (0, 1), L2-normalized q and k (randomInputs).
     if (r.beta)
       put("beta", *r.beta, stateType, bthd);
-    if (r.initialState)
+    bool wide = featureDim(spec) != spec.keyDim;
+    if (r.initialState && !wide)
       put("initial_state", *r.initialState, stateType, false);
-    if (r.initialNormalizer)
-      put("initial_normalizer", *r.initialNormalizer, stateType, false);
+    if (r.initialNormalizer) {
+      // A normalizer of width Dphi: positive, like the drawn one.
+      ref::Tensor z = *r.initialNormalizer;
+      if (wide) {
+        std::mt19937_64 rng(seed + 3);
+        z = ref::randn({z.dim(0), z.dim(1), featureDim(spec)}, rng);
+        for (double &x : z.data)
+          x = std::abs(x);
+      }
+      put("initial_normalizer", z, stateType, false);
+    }
+    if (r.initialState && wide) {
+      // A state of width Dphi (the drawn one has width d).
+      ref::Tensor s0 = *r.initialState;
+      std::mt19937_64 rng(seed + 5);
+      int64_t dphi = featureDim(spec);
+      put("initial_state",
+          ref::randn(spec.stateValueMajor
+                         ? std::vector<int64_t>{s0.dim(0), s0.dim(1),
+                                                spec.valueDim, dphi}
+                         : std::vector<int64_t>{s0.dim(0), s0.dim(1), dphi,
+                                                spec.valueDim},
+                     rng, 0.1),
+          stateType, false);
+    }
+    if (featureMapHasWeight(spec.featureMap)) {
+      ref::Tensor w, b;
+      randomMapWeights(spec, seed, w, b);
+      put("map_weight", w, stateType, false);
+      if (!b.shape.empty())
+        put("map_bias", b, stateType, false);
+    }
   }
   for (const char *need : {"q", "k", "v"})
     if (!in.count(need))
@@ -559,7 +664,8 @@ int main(int argc, char **argv) {
   int64_t B = q.dim(0), T = q.dim(2);
   int64_t H = std::max({q.dim(1), in["k"].logical.dim(1), v.dim(1)});
   int64_t N = offsets ? static_cast<int64_t>(offsets->size()) - 1 : B;
-  int64_t dk = spec.keyDim, dv = spec.valueDim;
+  // States and normalizers have the feature map's output width.
+  int64_t dk = featureDim(spec), dv = spec.valueDim;
   npy::Array o = fromLogical(ref::Tensor({B, H, T, dv}), spec.dtype, bthd);
   npy::Array s1 = fromLogical(
       ref::Tensor(spec.stateValueMajor ? std::vector<int64_t>{N, H, dv, dk}
@@ -579,6 +685,12 @@ int main(int argc, char **argv) {
   }
   if (in.count("beta"))
     args.beta = viewOf(in["beta"].array, *fromNpy(in["beta"].array.dtype));
+  for (auto [name, slot] : {std::pair{"map_weight", &args.mapWeight},
+                            {"map_bias", &args.mapBias},
+                            {"key_map_weight", &args.keyMapWeight},
+                            {"key_map_bias", &args.keyMapBias}})
+    if (in.count(name))
+      *slot = viewOf(in[name].array, stateType);
   if (in.count("initial_state"))
     args.initialState = viewOf(in["initial_state"].array, stateType);
   if (in.count("initial_normalizer"))
@@ -609,9 +721,24 @@ int main(int argc, char **argv) {
     ri.k = in["k"].logical;
     ri.v = in["v"].logical;
     if (spec.featureMap != FeatureMap::Identity) {
+      auto param = [&](const char *name) -> const ref::Tensor * {
+        return in.count(name) ? &in[name].logical : nullptr;
+      };
+      const ref::Tensor *wq = param("map_weight"), *bq = param("map_bias");
+      const ref::Tensor *wk = wq, *bk = bq;
+      if (param("key_map_weight")) {
+        wk = param("key_map_weight");
+        bk = param("key_map_bias");
+      }
       ref::Tensor mq, mk;
-      ref::applyFeatureMap(spec.featureMap, ri.q, mq);
-      ref::applyFeatureMap(spec.featureMap, ri.k, mk);
+      if (std::string e =
+              ref::applyFeatureMapPerHead(spec.featureMap, ri.q, mq, wq, bq);
+          !e.empty())
+        return fail("reference feature map on q: " + e);
+      if (std::string e =
+              ref::applyFeatureMapPerHead(spec.featureMap, ri.k, mk, wk, bk);
+          !e.empty())
+        return fail("reference feature map on k: " + e);
       ri.q = mq;
       ri.k = mk;
     }

@@ -153,6 +153,13 @@ std::string applyFeatureMap(FeatureMap m, const Tensor &x, Tensor &out,
                             const Tensor *weight = nullptr,
                             const Tensor *bias = nullptr);
 
+/// applyFeatureMap on a [B, H, T, d] tensor whose weight (and bias) may carry
+/// a leading head dim ([H, d, f], bias [H, f]; Performer [H, m, d]): head h
+/// uses slice h. 2-D weights are shared by all heads.
+std::string applyFeatureMapPerHead(FeatureMap m, const Tensor &x, Tensor &out,
+                                   const Tensor *weight = nullptr,
+                                   const Tensor *bias = nullptr);
+
 //===----------------------------------------------------------------------===//
 // Linear attention
 //===----------------------------------------------------------------------===//

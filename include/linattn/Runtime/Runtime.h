@@ -77,8 +77,17 @@ struct TensorView {
 /// Everything that is fixed when a kernel is compiled.
 struct AttentionSpec {
   DecayKind decay = DecayKind::None;
-  /// Elementwise maps only (Identity, EluPlusOne, Relu).
+  /// Feature map phi applied to q and k (MATH.md 3). Identity, EluPlusOne
+  /// and Relu are fused into the kernel's loads. The width-changing maps
+  /// (Taylor2, Taylor2Symmetric, Hedgehog, HedgehogJoint, Performer,
+  /// PerformerHyperbolic) are applied to q and k inside the kernel: q and k
+  /// then have width keyDim (d) and the states, normalizers and vector gates
+  /// have width featureDim(spec) (D_phi); weights come with the Arguments.
   FeatureMap featureMap = FeatureMap::Identity;
+  /// Feature count of a map with weights: f for Hedgehog (weight [d, f]), m
+  /// for Performer (weight [m, d]). HedgehogJoint has f = d (0 means d);
+  /// maps without weights need 0.
+  int64_t featureCount = 0;
   /// Constant decay: where ln(lambda_h) comes from. A schedule, an explicit
   /// per-head list, or (neither) a [H] gate tensor at run time.
   std::optional<Schedule> schedule;
@@ -99,9 +108,20 @@ struct AttentionSpec {
   DType dtype = DType::F32;
   /// Dtype of a scalar/vector gate tensor (f32 or `dtype`).
   DType gateDType = DType::F32;
+  /// Width of q and k as passed to run() (d, before the feature map).
   int64_t keyDim = 0;
   int64_t valueDim = 0;
 };
+
+/// Whether `m` changes the width of q and k or has weights (everything but
+/// Identity, EluPlusOne and Relu).
+bool isWidthChangingMap(FeatureMap m);
+/// Whether `m` takes a weight (Hedgehog, HedgehogJoint, Performer,
+/// PerformerHyperbolic).
+bool featureMapHasWeight(FeatureMap m);
+/// D_phi: the key width of the states, normalizers and vector gates (equal
+/// to keyDim for the elementwise maps).
+int64_t featureDim(const AttentionSpec &spec);
 
 /// Tunable code-generation options (all have sensible defaults).
 struct CompileOptions {
@@ -123,8 +143,9 @@ struct CompileOptions {
 /// q [B, Hq, T, Dk], k [B, Hk, T, Dk], v [B, Hv, T, Dv], o [B, H, T, Dv]
 /// (H and T swapped for Layout::BTHD), H = max(Hq, Hk, Hv) with each
 /// dividing H (GQA/GVA); gate: constant [H], scalar [B, H, T], vector
-/// [B, H, T, Dk]; states [N, H, Dk, Dv] ([N, H, Dv, Dk] value-major) with
-/// N = B or the number of sequences; normalizers [N, H, Dk].
+/// [B, H, T, Dphi]; states [N, H, Dphi, Dv] ([N, H, Dv, Dphi] value-major)
+/// with N = B or the number of sequences; normalizers [N, H, Dphi]. Dphi =
+/// featureDim(spec), which is Dk unless the feature map changes the width.
 struct Arguments {
   TensorView q, k, v;
   std::optional<TensorView> gate;
@@ -132,6 +153,18 @@ struct Arguments {
   /// Layout::BTHD), f32 or the input dtype, each in [0, 2] (MATH.md 5.1).
   /// Keys should be L2-normalized by the caller (MATH.md 9.6).
   std::optional<TensorView> beta;
+  /// Weights of a feature map with weights (f32; f64 for f64 kernels),
+  /// applied to q and, unless keyMapWeight is given, to k: Hedgehog [d, f]
+  /// with an optional bias [f], HedgehogJoint [d, d] and bias [d],
+  /// Performer [m, d] (no bias). A leading head dim ([Hq, d, f], bias
+  /// [Hq, f]) gives each q head its own map.
+  std::optional<TensorView> mapWeight;
+  std::optional<TensorView> mapBias;
+  /// Separate map parameters for k (Hedgehog keeps one map per side);
+  /// per-head ones are [Hk, ...]. Performer must share W between q and k for
+  /// the kernel estimate, so it normally leaves these empty.
+  std::optional<TensorView> keyMapWeight;
+  std::optional<TensorView> keyMapBias;
   std::optional<TensorView> initialState;
   std::optional<TensorView> initialNormalizer;
   /// cu_seqlens: B must be 1; offsets[0] = 0, nondecreasing, back() = T.

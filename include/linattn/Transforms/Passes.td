@@ -59,6 +59,45 @@ def LinAttnChunk : Pass<"linattn-chunk"> {
   ];
 }
 
+def LinAttnLowerFeatureMap : Pass<"linattn-lower-feature-map"> {
+  let summary = "Rewrite linattn.feature_map into linalg ops on tensors";
+  let description = [{
+    Replaces every `linattn.feature_map` by `linalg.generic` ops that compute
+    φ of MATH.md 3 on the last dim, in f32 (f64 for f64 inputs), converting
+    to the input element type only at the end:
+
+    - `elu_plus_one`, `relu`: one elementwise op; `identity` folds away.
+    - `taylor2`, `taylor2_symmetric`: a = [1, x], then each output column is
+      a[i]·a[j]·c read from constant (i, j, c) tables.
+    - `hedgehog`, `hedgehog_joint`: y = x·W + b as a reduction, then the
+      row max and min of y, the sums of the exponentials and the normalized
+      halves; every exponent is shifted by its softmax's maximum.
+    - `performer`, `performer_hyperbolic`: |x̂|² and x̂·Wᵀ as reductions,
+      then the exponentials (no stabilizer; see MATH.md 3).
+
+    Weights may be shared ([d, f], [m, d]) or per head ([H, ...], read at
+    input dim 1). Run it before `--linattn-chunk`, which then sees the
+    mapped queries and keys as ordinary operands of width Dφ.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect", "::mlir::tensor::TensorDialect"
+  ];
+}
+
+def LinAttnFreeTemporaries : Pass<"linattn-free-temporaries"> {
+  let summary = "Free the buffers one-shot bufferization allocates";
+  let description = [{
+    Inserts a `memref.dealloc` at the end of the block of every
+    `memref.alloc` that is not freed yet and does not reach a terminator
+    (returned or yielded) or a call, directly or through views. Run after
+    one-shot bufferization: the temporaries of lowered feature maps would
+    otherwise leak on every kernel call. The chunk pass's own scratch
+    buffers are already freed and are left alone.
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
 def LinAttnCPUVectorize : Pass<"linattn-cpu-vectorize"> {
   let summary = "Register-tile the chunk matmuls into vector FMA micro-kernels";
   let description = [{
