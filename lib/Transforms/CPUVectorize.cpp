@@ -8,7 +8,8 @@
 // becomes an mr x nr register block of vector accumulators carried through
 // the reduction loop (broadcast of A, vector loads of B, vector.fma), the
 // classic outer-product micro-kernel that LLVM maps to vbroadcastss +
-// vfmadd231ps on x86.
+// vfmadd231ps on x86. Static f32 2-D transposes become 8x8 register
+// transposes (vector loads, shuffles, vector stores).
 //
 //===----------------------------------------------------------------------===//
 

@@ -8,7 +8,7 @@
 // and f64, on odd shapes (T = 1, 63, 500; Dk != Dv; D = 60) and several
 // chunk sizes, checked against lib/Reference on the same rounded inputs with
 // the tolerances of MATH.md 9.7 (the delta rules with their own bf16
-// tolerance). Also the runtime's validation of beta.
+// tolerance). Also the runtime's validation of gate values and beta.
 //
 //===----------------------------------------------------------------------===//
 
