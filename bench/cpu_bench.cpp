@@ -82,6 +82,9 @@ struct Options {
   bool initState = false; // non-zero initial state s0 (default: zero)
   std::string mdFile;
   bool listImpls = false;
+  // Time the implementations of one (shape, decay, threads) round-robin, one
+  // repetition each in turn, so load from other processes hits all alike.
+  bool interleave = false;
 };
 
 [[noreturn]] void usage(int rc) {
@@ -108,7 +111,9 @@ struct Options {
               "  --s0                       random non-zero initial state "
               "(default: zero)\n"
               "  --seed=N  --md=FILE (also write the markdown tables to FILE)  "
-              "--list-impls\n");
+              "--list-impls\n"
+              "  --interleave               time the implementations "
+              "round-robin, one rep each in turn\n");
   std::exit(rc);
 }
 
@@ -200,6 +205,8 @@ Options parseArgs(int argc, char **argv) {
       o.seed = std::stoull(need());
     else if (key == "--md")
       o.mdFile = need();
+    else if (key == "--interleave")
+      o.interleave = true;
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       usage(2);
@@ -479,77 +486,124 @@ int main(int argc, char **argv) {
                      sh.str().c_str(), decayName(dec), secondsSince(t0));
       }
       for (int thr : opt.threads) {
-        for (const Impl &im : impls) {
+        // One slot per implementation: prepared, warmed up, then timed
+        // either back to back or round-robin (--interleave).
+        struct Slot {
+          const Impl *im;
           Row row;
+          Output out;
+          Prepared pr;
+          int reps = 0;
+          std::vector<double> ts;
+          bool live = false;
+        };
+        std::vector<Slot> slots(impls.size());
+        auto timeOnce = [](Slot &sl) {
+          const auto t0 = Clock::now();
+          sl.pr.compute();
+          return secondsSince(t0);
+        };
+        auto measure = [&](Slot &sl) {
+          const Impl &im = *sl.im;
+          Row &row = sl.row;
           row.shape = sh.str(), row.decay = dec, row.threads = thr,
           row.impl = im.name;
           std::string why;
           if (im.supports && !im.supports(p, &why)) {
             row.note = "skipped: " + why;
-            rows.push_back(row);
-            continue;
+            return;
           }
-          Output out;
-          out.o.assign(p.voElems(), 0.f);
-          out.state.assign(p.stateElems(), 0.f);
+          sl.out.o.assign(p.voElems(), 0.f);
+          sl.out.state.assign(p.stateElems(), 0.f);
           try {
-            Prepared pr;
             if (im.prepare) {
-              pr = im.prepare(p, out, thr);
+              sl.pr = im.prepare(p, sl.out, thr);
             } else {
               const Impl *ip = &im;
-              pr.compute = [ip, &p, &out, thr] { ip->run(p, out, thr); };
+              Output *o = &sl.out;
+              sl.pr.compute = [ip, &p, o, thr] { ip->run(p, *o, thr); };
             }
-            auto timeOnce = [&]() {
-              const auto t0 = Clock::now();
-              pr.compute();
-              return secondsSince(t0);
-            };
             double tw = 0;
             for (int w = 0; w < std::max(0, opt.warmup); ++w)
-              tw = timeOnce();
+              tw = timeOnce(sl);
             int reps = opt.reps;
             if (reps <= 0) {
               if (tw <= 0)
-                tw = timeOnce();
+                tw = timeOnce(sl);
               reps = int(std::lround(opt.budget / std::max(tw, 1e-9)));
               reps = std::max(opt.minReps, std::min(opt.maxReps, reps));
             }
-            std::vector<double> ts;
-            for (int r = 0; r < reps; ++r)
-              ts.push_back(timeOnce());
-            if (pr.finish)
-              pr.finish();
-            row.ok = true;
-            row.reps = reps;
-            row.medMs = 1e3 * median(ts);
-            row.minMs = 1e3 * *std::min_element(ts.begin(), ts.end());
-            row.gflops = flop / (row.medMs * 1e-3) * 1e-9;
+            sl.reps = reps;
+            sl.live = true;
           } catch (const std::exception &e) {
             row.note = std::string("error: ") + e.what();
-            rows.push_back(row);
-            continue;
           }
+        };
+        auto timeReps = [&](Slot &sl, int r) {
+          if (!sl.live || r >= sl.reps)
+            return;
+          try {
+            sl.ts.push_back(timeOnce(sl));
+          } catch (const std::exception &e) {
+            sl.row.note = std::string("error: ") + e.what();
+            sl.live = false;
+          }
+        };
+        auto report = [&](Slot &sl) {
+          Row &row = sl.row;
+          if (!sl.live) {
+            rows.push_back(row);
+            return;
+          }
+          if (sl.pr.finish)
+            sl.pr.finish();
+          row.ok = true;
+          row.reps = sl.reps;
+          row.medMs = 1e3 * median(sl.ts);
+          row.minMs = 1e3 * *std::min_element(sl.ts.begin(), sl.ts.end());
+          row.gflops = flop / (row.medMs * 1e-3) * 1e-9;
           if (use64) {
-            row.errO = relErr(out.o, ref64O);
-            row.errS = relErr(out.state, ref64S);
+            row.errO = relErr(sl.out.o, ref64O);
+            row.errS = relErr(sl.out.state, ref64S);
           } else if (refName.empty()) {
-            refName = im.name + "@" + std::to_string(thr);
-            ref32 = std::move(out);
+            refName = sl.im->name + "@" + std::to_string(thr);
+            ref32 = std::move(sl.out);
             row.errO = row.errS = 0;
           } else {
-            row.errO = relErr(out.o, ref32.o);
-            row.errS = relErr(out.state, ref32.state);
+            row.errO = relErr(sl.out.o, ref32.o);
+            row.errS = relErr(sl.out.state, ref32.state);
           }
           row.refName = refName;
           std::fprintf(
               stderr,
               "[%s %s t=%d] %-18s median %10.2f ms  min %10.2f ms  (%d reps)  "
               "err o %.1e S %.1e vs %s  [%.0f s elapsed]\n",
-              row.shape.c_str(), decayName(dec), thr, im.name.c_str(),
+              row.shape.c_str(), decayName(dec), thr, sl.im->name.c_str(),
               row.medMs, row.minMs, row.reps, row.errO, row.errS,
               refName.c_str(), secondsSince(tStart));
           rows.push_back(row);
+          sl.out = Output(); // free the output before the next slot
+        };
+        for (size_t i = 0; i < impls.size(); ++i)
+          slots[i].im = &impls[i];
+        if (opt.interleave) {
+          int maxReps = 0;
+          for (Slot &sl : slots) {
+            measure(sl);
+            maxReps = std::max(maxReps, sl.reps);
+          }
+          for (int r = 0; r < maxReps; ++r)
+            for (Slot &sl : slots)
+              timeReps(sl, r);
+          for (Slot &sl : slots)
+            report(sl);
+        } else {
+          for (Slot &sl : slots) {
+            measure(sl);
+            for (int r = 0; r < sl.reps; ++r)
+              timeReps(sl, r);
+            report(sl);
+          }
         }
       }
     }

@@ -43,6 +43,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -126,6 +127,43 @@ static double readElement(const void *base, DType t, int64_t i) {
     return npy::halfToFloat(static_cast<const uint16_t *>(base)[i]);
   }
   return 0.0;
+}
+
+/// True when the 16-bit floats (sign bit 15, exponent and mantissa in the
+/// low 15 bits, +inf pattern `inf`) are all <= 0: zero, or negative and not
+/// NaN (-inf included).
+static bool allNonPositive16(const uint16_t *p, int64_t n, uint16_t inf) {
+  bool ok = true;
+  for (int64_t d = 0; d < n; ++d) {
+    uint16_t mag = p[d] & 0x7fff;
+    ok &= mag == 0 || ((p[d] & 0x8000) != 0 && mag <= inf);
+  }
+  return ok;
+}
+
+/// True when elements [i, i + n) are all log-decays <= 0 (NaN is not). No
+/// early exit, so the loops vectorize.
+static bool allLogDecays(const void *base, DType t, int64_t i, int64_t n) {
+  bool ok = true;
+  switch (t) {
+  case DType::F32: {
+    const float *p = static_cast<const float *>(base) + i;
+    for (int64_t d = 0; d < n; ++d)
+      ok &= p[d] <= 0.0f;
+    return ok;
+  }
+  case DType::F64: {
+    const double *p = static_cast<const double *>(base) + i;
+    for (int64_t d = 0; d < n; ++d)
+      ok &= p[d] <= 0.0;
+    return ok;
+  }
+  case DType::BF16:
+    return allNonPositive16(static_cast<const uint16_t *>(base) + i, n, 0x7f80);
+  case DType::F16:
+    return allNonPositive16(static_cast<const uint16_t *>(base) + i, n, 0x7c00);
+  }
+  return false;
 }
 
 static const char *decayName(DecayKind k) {
@@ -508,8 +546,12 @@ std::unique_ptr<Kernel> Kernel::compile(const AttentionSpec &spec,
   eeOptions.transformer = transformer;
   eeOptions.jitCodeGenOptLevel = cgLevel;
   eeOptions.enableGDBNotificationListener = false;
-  // The perf jitdump listener writes files and crashed in concurrent runs.
-  eeOptions.enablePerfNotificationListener = false;
+  // The perf jitdump listener writes files and crashed in concurrent runs,
+  // so it is opt-in for profiling only (LINATTN_PERF_JITDUMP=1, then
+  // `perf record -k 1` and `perf inject --jit`; see bench/README.md).
+  const char *jitdump = std::getenv("LINATTN_PERF_JITDUMP");
+  eeOptions.enablePerfNotificationListener =
+      jitdump && *jitdump && std::string(jitdump) != "0";
   eeOptions.enableObjectDump = detail::kernelDiskCacheEnabled();
   auto engine =
       mlir::ExecutionEngine::create(*module, eeOptions, std::move(tm.get()));
@@ -878,13 +920,19 @@ std::string Kernel::run(const Arguments &args) const {
     }
     if (!v.failed() && args.checkGateValues) {
       // Every log-gate must be <= 0 (or -inf); NaN and growth are errors.
+      // The scan is part of every run, so rows are checked branch-free and
+      // only a failing row is searched for the value to report.
       int64_t D = sig.gateIsVector ? dk : 1;
-      for (int64_t b = 0; b < B && !v.failed(); ++b)
-        for (int64_t h = 0; h < H && !v.failed(); ++h)
-          for (int64_t t = 0; t < T && !v.failed(); ++t)
+      bool bad = false;
+      for (int64_t b = 0; b < B && !bad; ++b)
+        for (int64_t h = 0; h < H && !bad; ++h)
+          for (int64_t t = 0; t < T && !bad; ++t) {
+            int64_t row = b * gate.sB + h * gate.sH + t * gate.sT;
+            if (allLogDecays(gate.base, s.gateDType, row, D))
+              continue;
+            bad = true;
             for (int64_t d = 0; d < D; ++d) {
-              int64_t i = b * gate.sB + h * gate.sH + t * gate.sT + d;
-              double g = readElement(gate.base, s.gateDType, i);
+              double g = readElement(gate.base, s.gateDType, row + d);
               if (!(g <= 0.0)) {
                 v.err << "gate: value " << g << " at [" << b << ", " << h
                       << ", " << t << (sig.gateIsVector ? ", " : "")
@@ -894,6 +942,7 @@ std::string Kernel::run(const Arguments &args) const {
                 break;
               }
             }
+          }
     }
   } else if (args.gate) {
     v.err << "gate: the '" << decayName(s.decay) << "' decay takes no gate";

@@ -177,6 +177,15 @@ private:
         AffineMap::getPermutationMap(ArrayRef<unsigned>{1, 0}, b.getContext());
     return memref::TransposeOp::create(b, loc, m, AffineMapAttr::get(perm));
   }
+  /// dst[:, 0:rows] = srcᵀ for a [rows, cols] buffer `src`.
+  void transposeInto(Value src, Value dst) {
+    auto t = cast<MemRefType>(src.getType());
+    int64_t rows = t.getDimSize(0), cols = t.getDimSize(1);
+    Value view = cast<MemRefType>(dst.getType()).getDimSize(1) == rows
+                     ? dst
+                     : subview(dst, {0, 0}, {cols, rows});
+    linalg::TransposeOp::create(b, loc, src, view, ArrayRef<int64_t>{1, 0});
+  }
   Value subview(Value m, ArrayRef<int64_t> offsets, ArrayRef<int64_t> sizes) {
     SmallVector<int64_t> strides(offsets.size(), 1);
     return memref::SubViewOp::create(b, loc, m, offsets, sizes, strides);
@@ -238,7 +247,10 @@ private:
   Type ct;
   SmallVector<Value> allocs;
   // Scratch buffers.
-  Value Qc, Kc, Kt, Vc, Oc, P, S, bv, Qh, Kht;
+  Value Qc, Kc, Kt, Vc, Oc, P, S, bv, bvT, Qh, Kht;
+  // Vector gates: whether the last sub-chunk's span exceeded kFactorLimit
+  // (set by intraVector, read by updateState in the same chunk).
+  Value lastUnsafe;
   // Delta rules: beta of the chunk's rows, T = (I + A)^-1, the right-hand
   // sides -diag(beta e^b) K and diag(beta) V, and -W, U (then Ṽ = U - W S).
   Value betaC, Tm, Kb, Vb, Wn, Uc;
@@ -255,6 +267,7 @@ void Emitter::allocScratch() {
   S = alloc({dk, cfg.valueCols});
   if (isVector()) {
     bv = alloc({C, dk});
+    bvT = alloc({dk, C});
     Qh = alloc({cfg.subChunk, dk});
     Kht = alloc({dk, cfg.chunkCols});
   } else if (hasDecay()) {
@@ -361,7 +374,6 @@ void Emitter::loadChunk(Value batch, Value head, Value t0, Value len,
       if (withKV) {
         Value y = applyFeatureMap(toCompute(load(k, {batch, hk, t, d})));
         store(y, Kc, {r, d});
-        store(y, Kt, {d, r});
       }
     });
     if (withKV) {
@@ -379,7 +391,6 @@ void Emitter::loadChunk(Value batch, Value head, Value t0, Value len,
         store(cst(0.0), Qc, {r, d});
       if (withKV) {
         store(cst(0.0), Kc, {r, d});
-        store(cst(0.0), Kt, {d, r});
       }
     });
     if (withKV)
@@ -387,6 +398,10 @@ void Emitter::loadChunk(Value batch, Value head, Value t0, Value len,
         store(cst(0.0), Vc, {r, j});
       });
   });
+  // Kt = Kcᵀ as one transpose op, which the CPU lowering does in register
+  // blocks (storing a column per loaded row touches a cache line per element).
+  if (withKV)
+    transposeInto(Kc, Kt);
 }
 
 /// bv[r] (or bv[r, :] for vector gates) = chunk-local inclusive cumulative
@@ -409,6 +424,8 @@ void Emitter::cumulativeDecay(Value batch, Value head, Value t0, Value len,
     loop(len, idx(C), 1, [&](Value r) {
       loop(0, dk, [&](Value d) { store(load(bv, {last, d}), bv, {r, d}); });
     });
+    // Channel-major copy for the K factors, whose stores run along s.
+    transposeInto(bv, bvT);
     return;
   }
   // Scalar kinds: a running sum in a loop-carried value.
@@ -451,30 +468,63 @@ void Emitter::maskScalar() {
 
 /// Intra-chunk scores for vector gates with secondary chunking (MATH.md
 /// 6.3): off-diagonal sub-blocks as matmuls of factors exp(<= 0),
-/// diagonal sub-blocks elementwise in log space.
+/// diagonal sub-blocks elementwise in log space. Also leaves Qc decayed
+/// (Q ⊙ exp(b), the Q S operand) and Kht holding K_s ⊙ exp(b_ρ − b_s) for
+/// the last reference row ρ, which updateState rescales instead of
+/// evaluating C·Dk exps again.
+///
+/// Most factors come from products of factors <= 1 rather than from fresh
+/// exps (the exp work dominated the profile): with ρ' = ρ − c,
+///   exp(b_ρ − b_s) = exp(b_ρ − b_ρ') · exp(b_ρ' − b_s)    for s < ρ',
+///   exp(b_r)       = exp(b_r − b_ρ) · exp(b_ρ)           for r >= ρ.
+/// Each product of factors <= 1 underflows only when the exact value is
+/// negligible too. The columns s in [ρ', ρ) were stored with the clamped
+/// factor exp(min(b_ρ' − b_s, kFactorLimit)) >= 1; the product is exact
+/// unless that clamp was active (the previous sub-chunk's span exceeds the
+/// limit), in which case they are recomputed from fresh exps.
 void Emitter::intraVector() {
   int64_t C = cfg.chunk, c = cfg.subChunk, dk = cfg.dk;
   fill(P, 0.0);
+  Value prevUnsafe;
   for (int64_t rho = 0; rho < C; rho += c) {
     Value rhoV = idx(rho), lastV = idx(rho + c - 1);
-    // Reference row ρ: Qh = Q_p ⊙ exp(b_rows − b_ρ) (exponents <= 0) and
-    // Khtᵀ[:, s] = K_s ⊙ exp(b_ρ − b_s), <= 1 for the earlier rows s < ρ.
-    // For the rows s >= ρ of the diagonal block the exponent is >= 0 but at
-    // most the sub-chunk's total decay; it is clamped at kFactorLimit, and
-    // when some channel decays more than that inside the sub-chunk the
-    // diagonal block is recomputed exactly in log space below.
+    // Fresh columns: Khtᵀ[:, s] = K_s ⊙ exp(min(b_ρ − b_s, kFactorLimit)).
+    // Channel-major (Kt, bvT) so the stores are contiguous.
+    auto freshColumns = [&](int64_t from, int64_t to) {
+      loop(0, dk, [&](Value d) {
+        Value bRho = load(bvT, {d, rhoV});
+        loop(from, to, [&](Value s) {
+          Value e = sub(bRho, load(bvT, {d, s}));
+          e = arith::MinimumFOp::create(b, loc, e, cst(kFactorLimit));
+          store(mul(load(Kt, {d, s}), exp(e)), Kht, {d, s});
+        });
+      });
+    };
+    if (rho > 0) {
+      // Move the reference row of the earlier columns from ρ' to ρ.
+      Value prevV = idx(rho - c);
+      loop(0, dk, [&](Value d) {
+        Value f = exp(sub(load(bv, {rhoV, d}), load(bv, {prevV, d})));
+        loop(0, rho, [&](Value s) {
+          store(mul(load(Kht, {d, s}), f), Kht, {d, s});
+        });
+      });
+      auto ifOp = scf::IfOp::create(b, loc, prevUnsafe, /*withElse=*/false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+      freshColumns(rho - c, rho);
+    }
+    freshColumns(rho, rho + c);
+    // Reference row ρ: Qh = Q_p ⊙ exp(b_rows − b_ρ) (exponents <= 0). For
+    // the rows s >= ρ of the diagonal block the K factor is >= 1 but at most
+    // the sub-chunk's total decay; it is clamped at kFactorLimit, and when
+    // some channel decays more than that inside the sub-chunk the diagonal
+    // block is recomputed exactly in log space below.
     loop(0, c, [&](Value r) {
       Value row = add(rhoV, r);
       loop(0, dk, [&](Value d) {
         Value f = exp(sub(load(bv, {row, d}), load(bv, {rhoV, d})));
         store(mul(load(Qc, {row, d}), f), Qh, {r, d});
-      });
-    });
-    loop(0, rho + c, [&](Value s) {
-      loop(0, dk, [&](Value d) {
-        Value e = sub(load(bv, {rhoV, d}), load(bv, {s, d}));
-        e = arith::MinimumFOp::create(b, loc, e, cst(kFactorLimit));
-        store(mul(load(Kc, {s, d}), exp(e)), Kht, {d, s});
       });
     });
     matmul(Qh, subview(Kht, {0, 0}, {dk, rho + c}),
@@ -515,18 +565,26 @@ void Emitter::intraVector() {
       Value from = cfg.exclusive ? r : add(r, idx(1));
       loop(from, idx(rho + c), 1, [&](Value s) { store(cst(0.0), P, {r, s}); });
     });
+    // Decay the sub-chunk's queries for Q S (raw Qc is no longer needed):
+    // Q_r ⊙ exp(b_r) = Qh_r ⊙ exp(b_ρ).
+    loop(0, dk, [&](Value d) {
+      Value f = exp(load(bv, {rhoV, d}));
+      loop(0, c, [&](Value r) {
+        store(mul(load(Qh, {r, d}), f), Qc, {add(rhoV, r), d});
+      });
+    });
+    prevUnsafe = unsafe;
   }
+  lastUnsafe = prevUnsafe;
 }
 
-/// Q ← diag(γq) Q: the decay of the incoming state up to each row.
+/// Q ← diag(γq) Q: the decay of the incoming state up to each row (scalar
+/// kinds; intraVector does it for vector gates).
 void Emitter::decayQ() {
   int64_t C = cfg.chunk, dk = cfg.dk;
   loop(0, C, [&](Value r) {
-    Value f = isVector() ? Value() : exp(load(bv, {r}));
-    loop(0, dk, [&](Value d) {
-      Value fd = isVector() ? exp(load(bv, {r, d})) : f;
-      store(mul(load(Qc, {r, d}), fd), Qc, {r, d});
-    });
+    Value f = exp(load(bv, {r}));
+    loop(0, dk, [&](Value d) { store(mul(load(Qc, {r, d}), f), Qc, {r, d}); });
   });
 }
 
@@ -534,21 +592,50 @@ void Emitter::decayQ() {
 void Emitter::updateState(Value values) {
   int64_t C = cfg.chunk, dk = cfg.dk, cols = cfg.valueCols;
   Value last = idx(C - 1);
-  if (hasDecay()) {
-    Value total = isVector() ? Value() : load(bv, {last});
-    Value gc = isVector() ? Value() : exp(total);
+  if (isVector()) {
+    // Kht holds K_s ⊙ exp(b_ρ − b_s) for the last reference row ρ (clamped
+    // for s >= ρ; intraVector): one more factor exp(b_last − b_ρ) <= 1 per
+    // channel gives exp(b_last − b_s), except for the last sub-chunk's
+    // columns when the clamp was active there, which are recomputed.
+    int64_t c = cfg.subChunk;
+    Value rhoV = idx(C - c);
     loop(0, dk, [&](Value i) {
-      Value f = isVector() ? exp(load(bv, {last, i})) : gc;
+      Value f = exp(load(bv, {last, i}));
       loop(0, cols, [&](Value j) {
         store(mul(load(S, {i, j}), f), S, {i, j});
       });
+      Value g = exp(sub(load(bv, {last, i}), load(bv, {rhoV, i})));
+      loop(0, C, [&](Value s) {
+        store(mul(load(Kht, {i, s}), g), Kht, {i, s});
+      });
+    });
+    auto ifOp = scf::IfOp::create(b, loc, lastUnsafe, /*withElse=*/false);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+      loop(0, dk, [&](Value d) {
+        Value bLast = load(bvT, {d, last});
+        loop(C - c, C, [&](Value s) {
+          Value f = exp(sub(bLast, load(bvT, {d, s})));
+          store(mul(load(Kt, {d, s}), f), Kht, {d, s});
+        });
+      });
+    }
+    matmul(subview(Kht, {0, 0}, {dk, C}), values, S, /*zeroInit=*/false);
+    return;
+  }
+  if (hasDecay()) {
+    Value total = load(bv, {last});
+    Value gc = exp(total);
+    loop(0, dk, [&](Value i) {
+      loop(0, cols, [&](Value j) {
+        store(mul(load(S, {i, j}), gc), S, {i, j});
+      });
     });
     loop(0, C, [&](Value s) {
-      Value fs = isVector() ? Value() : exp(sub(total, load(bv, {s})));
+      Value fs = exp(sub(total, load(bv, {s})));
       loop(0, dk, [&](Value d) {
-        Value f =
-            isVector() ? exp(sub(load(bv, {last, d}), load(bv, {s, d}))) : fs;
-        store(mul(load(Kc, {s, d}), f), Kc, {s, d});
+        store(mul(load(Kc, {s, d}), fs), Kc, {s, d});
       });
     });
   }
@@ -584,7 +671,8 @@ void Emitter::causalChunk(Value batch, Value head, Value t0, Value len) {
                      ? P
                      : subview(P, {0, 0}, {cfg.chunk, cfg.chunk});
   matmul(scores, Vc, Oc, /*zeroInit=*/true, "linattn.lower_triangular_lhs");
-  if (hasDecay())
+  // intraVector already decayed Q.
+  if (hasDecay() && !isVector())
     decayQ();
   matmul(Qc, S, Oc, /*zeroInit=*/false);
   writeOutput(batch, head, t0, len);

@@ -53,3 +53,36 @@ func.func @dynamic(%a: memref<?x8xf32>, %b: memref<8x8xf32>, %c: memref<?x8xf32>
   %e = math.exp %x : f32
   return %e : f32
 }
+
+// -----
+
+// A 16x8 -> 8x16 transpose into a strided view: 8x8 register blocks (two
+// along the rows), eight row loads, 24 shuffles, eight column stores each.
+// CHECK-LABEL: func.func @transpose_blocks
+// CHECK-NOT: linalg.transpose
+// CHECK: scf.for %[[I:.*]] = %{{.*}} to %{{.*}} step %c8
+// CHECK:   scf.for %[[J:.*]] = %{{.*}} to %{{.*}} step %c8
+// CHECK-COUNT-8: vector.load %{{.*}} : memref<16x8xf32>, vector<8xf32>
+// CHECK: vector.shuffle %{{.*}}, %{{.*}} [0, 8, 1, 9, 4, 12, 5, 13]
+// CHECK-COUNT-23: vector.shuffle
+// CHECK-COUNT-8: vector.store %{{.*}} : memref<8x16xf32, strided<[32, 1]>>, vector<8xf32>
+func.func @transpose_blocks(%src: memref<16x8xf32>, %dst: memref<8x32xf32>) {
+  %v = memref.subview %dst[0, 0] [8, 16] [1, 1] : memref<8x32xf32> to memref<8x16xf32, strided<[32, 1]>>
+  linalg.transpose ins(%src : memref<16x8xf32>) outs(%v : memref<8x16xf32, strided<[32, 1]>>) permutation = [1, 0]
+  return
+}
+
+// -----
+
+// Dims that are not multiples of 8 (and f64) stay linalg.transpose, for
+// the generic loop lowering.
+// CHECK-LABEL: func.func @transpose_ragged
+// CHECK: linalg.transpose
+// CHECK-NOT: vector.shuffle
+// CHECK: linalg.transpose
+func.func @transpose_ragged(%a: memref<12x8xf32>, %b: memref<8x12xf32>,
+                            %c: memref<8x8xf64>, %d: memref<8x8xf64>) {
+  linalg.transpose ins(%a : memref<12x8xf32>) outs(%b : memref<8x12xf32>) permutation = [1, 0]
+  linalg.transpose ins(%c : memref<8x8xf64>) outs(%d : memref<8x8xf64>) permutation = [1, 0]
+  return
+}

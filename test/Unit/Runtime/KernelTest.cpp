@@ -8,7 +8,7 @@
 // and f64, on odd shapes (T = 1, 63, 500; Dk != Dv; D = 60) and several
 // chunk sizes, checked against lib/Reference on the same rounded inputs with
 // the tolerances of MATH.md 9.7 (the delta rules with their own bf16
-// tolerance). Also the runtime's validation of beta.
+// tolerance). Also the runtime's validation of gate values and beta.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -407,6 +408,14 @@ std::vector<Case> sweep() {
   // Large decays (MATH.md 9.3): g = 30x the usual, still finite.
   add(DecayKind::Scalar, [](Case &c) { c.gateScale = 400; });
   add(DecayKind::Vector, [](Case &c) { c.gateScale = 400; });
+  // Medium decays: some sub-chunks span more than the factor limit of the
+  // chunk pass and some less, so the rescaled K factors of a safe sub-chunk
+  // meet the recomputed ones of an unsafe one (and the state update both).
+  add(DecayKind::Vector, [](Case &c) {
+    c.gateScale = 29;
+    c.chunk = 64;
+    c.dims.seqLen = 300;
+  });
   add(DecayKind::Vector, [](Case &c) { c.subChunk = 8; });
   add(DecayKind::Vector, [](Case &c) { c.subChunk = 32; });
 
@@ -461,6 +470,70 @@ INSTANTIATE_TEST_SUITE_P(Variants, KernelSweep, testing::ValuesIn(sweep()),
                          [](const testing::TestParamInfo<Case> &info) {
                            return info.param.name();
                          });
+
+//===----------------------------------------------------------------------===//
+// Gate value validation
+//===----------------------------------------------------------------------===//
+
+/// Runs a small GLA problem in `dtype` whose gate, stored as `gateType`, has
+/// element `i` (flat, [B, H, T, Dk] = [1, 2, 20, 16]) set to `value`, and
+/// returns run()'s message; the output must stay untouched on error.
+std::string runGateWith(DType dtype, DType gateType, int64_t i, double value) {
+  Case c;
+  c.decay = DecayKind::Vector;
+  c.dtype = dtype;
+  c.dims = {1, 2, 2, 2, 20, 16, 16};
+  c.chunk = 16;
+  Prepared p;
+  prepare(c, p);
+  ref::Tensor g = *p.refIn.gate;
+  g.data.at(static_cast<size_t>(i)) = value;
+  p.spec.gateDType = gateType;
+  p.gate = pack(g, gateType);
+  p.args.gate = p.gate.view();
+  std::string error;
+  const Kernel *kernel = getKernel(p.spec, p.options, error);
+  if (!kernel)
+    return "compile: " + error;
+  std::vector<uint8_t> before = p.o.bytes;
+  std::string msg = kernel->run(p.args);
+  if (!msg.empty() && p.o.bytes != before)
+    return "output written on error: " + msg;
+  return msg;
+}
+
+TEST(GateValues, NonPositiveAccepted) {
+  const double inf = std::numeric_limits<double>::infinity();
+  for (DType t : {DType::F32, DType::BF16, DType::F16}) {
+    SCOPED_TRACE(dtypeName(t));
+    EXPECT_EQ(runGateWith(t, t, 373, -inf), "");
+    EXPECT_EQ(runGateWith(t, t, 373, 0.0), "");
+    EXPECT_EQ(runGateWith(t, t, 373, -0.0), "");
+  }
+}
+
+TEST(GateValues, GrowthAndNaNRejected) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const char *where = " at [0, 1, 3, 5] (logical [B, H, T, D]) is not a "
+                      "log-decay <= 0";
+  // 373 = ((0 * 2 + 1) * 20 + 3) * 16 + 5; 639 is the last element.
+  for (DType t : {DType::F32, DType::F64, DType::BF16, DType::F16}) {
+    SCOPED_TRACE(dtypeName(t));
+    EXPECT_EQ(runGateWith(t, t, 373, 0.5),
+              std::string("gate: value 0.5") + where);
+    EXPECT_EQ(runGateWith(t, t, 373, std::nan("")),
+              std::string("gate: value nan") + where);
+    EXPECT_EQ(runGateWith(t, t, 373, inf),
+              std::string("gate: value inf") + where);
+    EXPECT_EQ(runGateWith(t, t, 639, 0.25),
+              "gate: value 0.25 at [0, 1, 19, 15] (logical [B, H, T, D]) "
+              "is not a log-decay <= 0");
+  }
+  // The smallest positive bf16 (a subnormal, 2^-133) is growth too.
+  EXPECT_EQ(runGateWith(DType::BF16, DType::BF16, 0, std::ldexp(1.0, -133)),
+            "gate: value 9.18355e-41 at [0, 0, 0, 0] (logical [B, H, T, D]) "
+            "is not a log-decay <= 0");
+}
 
 //===----------------------------------------------------------------------===//
 // beta validation
