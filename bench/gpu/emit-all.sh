@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Emits every AOT kernel a lent GPU run needs into .gpu-kernels/ (see
+# bench/gpu/README.md): the test sets, the benchmark kernels and the tuning
+# variant sets. Run here, where linattn-run is built.
+#   bench/gpu/emit-all.sh [LINATTN_RUN]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RUN=${1:-build/bin/linattn-run}
+OUT=.gpu-kernels
+EXCLUDE=$(git rev-parse --git-path info/exclude)
+mkdir -p "$(dirname "$EXCLUDE")"
+grep -qx "/$OUT/" "$EXCLUDE" 2>/dev/null || echo "/$OUT/" >> "$EXCLUDE"
+rm -rf "$OUT"
+test/GPU/emit-kernels.sh "$OUT/test-sm90" sm_90 "$RUN"
+test/GPU/emit-kernels.sh "$OUT/test-sm90-sync" sm_90 "$RUN" --mma=sync
+test/GPU/emit-kernels.sh "$OUT/test-sm90-wg2" sm_90 "$RUN" --warps=8
+test/GPU/emit-kernels.sh "$OUT/test-sm80" sm_80 "$RUN"
+for d in 64 128; do
+  for decay in none scalar vector; do
+    "$RUN" --emit-aot="$OUT/bench" --name="${decay}_d$d" --chip=sm_90 \
+      --dtype=bf16 --layout=bthd --decay=$decay --dk=$d --dv=$d >/dev/null
+    "$RUN" --emit-aot="$OUT/bench-sync" --name="${decay}_d$d" --chip=sm_90 \
+      --mma=sync --dtype=bf16 --layout=bthd --decay=$decay --dk=$d --dv=$d \
+      >/dev/null
+  done
+  "$RUN" --emit-aot="$OUT/tune" --aot-variants=tune --name="scalar_d$d" \
+    --chip=sm_90 --dtype=bf16 --layout=bthd --decay=scalar --dk=$d --dv=$d \
+    >/dev/null
+done
+du -sh "$OUT"
