@@ -4,6 +4,7 @@
 # compile) vs a second process (tuning cache + kernel cache hit).
 #
 #   bash bench/tune_cpu.sh                 # shapes 1 and 3 of issue 3
+#   DECAYS="lightning gla" (default; either alone to save time) \
 #   SHAPES="1,8,4096,128 4,16,4096,128 1,8,16384,64 4,16,16384,128" \
 #     BUDGET=30 bash bench/tune_cpu.sh     # all four
 #
@@ -23,7 +24,7 @@ printf '| shape B,H,T,D | decay | tuned config | default ms | tuned ms | default
 printf '|---|---|---|---|---|---|---|---|---|---|\n'
 for shape in $SHAPES; do
   IFS=, read -r B H T D <<<"$shape"
-  for decay in lightning gla; do
+  for decay in ${DECAYS:-lightning gla}; do
     if [ "$decay" = lightning ]; then
       flags=(--decay=constant --schedule=lightning)
     else
