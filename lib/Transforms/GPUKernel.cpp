@@ -356,6 +356,27 @@ private:
   void emitChunk(Value c0, SmallVector<Value> &state);
   /// One chunk with per-key (GLA) gates, mma.sync.
   void emitChunkVector(Value c0, SmallVector<Value> &state);
+  static SmallVector<Frag> toFrags(ArrayRef<Value> flat) {
+    SmallVector<Frag> frags;
+    for (size_t i = 0; i < flat.size(); i += 4)
+      frags.push_back(Frag(flat.begin() + i, flat.begin() + i + 4));
+    return frags;
+  }
+  static SmallVector<Value> flatten(ArrayRef<Frag> frags) {
+    SmallVector<Value> flat;
+    for (const Frag &fr : frags)
+      flat.append(fr.begin(), fr.end());
+    return flat;
+  }
+  /// out += P·V for one 16-row block: the P accumulators (C/8 fragments)
+  /// become the A operand directly (mma.sync).
+  void accumulatePV(ArrayRef<Frag> p, SmallVector<Frag> &out);
+  /// state += Kᵀ·V over the chunk for this warp's value columns (mma.sync):
+  /// key(s, d, f) gives the f32 key element of token s, feature d, where f
+  /// is tokenFactor(s), evaluated once per token (may be a null Value).
+  void accumulateKV(SmallVector<Frag> &state,
+                    function_ref<Value(Value)> tokenFactor,
+                    function_ref<Value(Value, Value, Value)> key);
   /// Stores this thread's output accumulators of rows t0, t1 (< rows).
   void storeOutputs(ArrayRef<Frag> out, Value tok0, Value t0, Value t1,
                     Value rows);
@@ -575,6 +596,46 @@ void KernelEmitter::stageGates(Value tok0, Value rows) {
   });
 }
 
+void KernelEmitter::accumulatePV(ArrayRef<Frag> p, SmallVector<Frag> &out) {
+  Value twoQ = mul(qd, 2);
+  for (int64_t kk = 0; kk < cfg.chunk / 16; ++kk) {
+    SmallVector<Value> a = {pack(p[2 * kk][0], p[2 * kk][1]),
+                            pack(p[2 * kk][2], p[2 * kk][3]),
+                            pack(p[2 * kk + 1][0], p[2 * kk + 1][1]),
+                            pack(p[2 * kk + 1][2], p[2 * kk + 1][3])};
+    for (int64_t nv = 0; nv < cfg.blockV / 8; ++nv)
+      out[nv] = mma(a, fragB(vt, add(g, 8 * nv), add(twoQ, 16 * kk)), out[nv]);
+  }
+}
+
+void KernelEmitter::accumulateKV(SmallVector<Frag> &state,
+                                 function_ref<Value(Value)> tokenFactor,
+                                 function_ref<Value(Value, Value, Value)> key) {
+  int64_t ntw = cfg.blockV / cfg.warps / 8;
+  Value twoQ = mul(qd, 2);
+  Value vw = mul(warp, cfg.blockV / cfg.warps); // this warp's first column
+  for (int64_t kk = 0; kk < cfg.chunk / 16; ++kk) {
+    // This thread's tokens s = 16 kk + {2q, 2q+1, 2q+8, 2q+9} and factors.
+    Value s[4] = {add(twoQ, 16 * kk), add(twoQ, 16 * kk + 1),
+                  add(twoQ, 16 * kk + 8), add(twoQ, 16 * kk + 9)};
+    Value fac[4];
+    for (int i = 0; i < 4; ++i)
+      fac[i] = tokenFactor(s[i]);
+    SmallVector<SmallVector<Value>> bv;
+    for (int64_t nt = 0; nt < ntw; ++nt)
+      bv.push_back(fragB(vt, add(add(vw, 8 * nt), g), add(twoQ, 16 * kk)));
+    for (int64_t mt = 0; mt < cfg.dk / 16; ++mt) {
+      Value d0 = add(g, 16 * mt), d1 = add(d0, 8);
+      auto kd = [&](int i, Value d) { return key(s[i], d, fac[i]); };
+      SmallVector<Value> a = {
+          pack(kd(0, d0), kd(1, d0)), pack(kd(0, d1), kd(1, d1)),
+          pack(kd(2, d0), kd(3, d0)), pack(kd(2, d1), kd(3, d1))};
+      for (int64_t nt = 0; nt < ntw; ++nt)
+        state[mt * ntw + nt] = mma(a, bv[nt], state[mt * ntw + nt]);
+    }
+  }
+}
+
 void KernelEmitter::storeOutputs(ArrayRef<Frag> out, Value tok0, Value t0,
                                  Value t1, Value rows) {
   // Rows t < rows: two consecutive outputs per 32-bit store.
@@ -600,13 +661,10 @@ void KernelEmitter::storeOutputs(ArrayRef<Frag> out, Value tok0, Value t0,
 void KernelEmitter::emitChunkVector(Value c0, SmallVector<Value> &flatState) {
   int64_t C = cfg.chunk, W = cfg.warps, BV = cfg.blockV, Dk = cfg.dk;
   int64_t ntw = BV / W / 8;
-  SmallVector<Frag> state;
-  for (size_t i = 0; i < flatState.size(); i += 4)
-    state.push_back(Frag(flatState.begin() + i, flatState.begin() + i + 4));
+  SmallVector<Frag> state = toFrags(flatState);
   Value rows = arith::MinSIOp::create(b, loc, idx(C),
                                       arith::SubIOp::create(b, loc, len, c0));
   Value tok0 = add(start, c0);
-  Value vw = mul(warp, BV / W);
 
   // 1. Stage Q, raw K, Vᵀ, Sᵀ and the raw per-key log-gates [C][Dk] (rows
   // past the end are 0, so the cumulative gates stay flat there).
@@ -765,15 +823,7 @@ void KernelEmitter::emitChunkVector(Value c0, SmallVector<Value> &flatState) {
         p[ns][e] =
             select(ule((e & 1) ? s1 : s0, e < 2 ? t0 : t1), p[ns][e], f(0.0));
     }
-    for (int64_t kk = 0; kk < C / 16; ++kk) {
-      SmallVector<Value> a = {pack(p[2 * kk][0], p[2 * kk][1]),
-                              pack(p[2 * kk][2], p[2 * kk][3]),
-                              pack(p[2 * kk + 1][0], p[2 * kk + 1][1]),
-                              pack(p[2 * kk + 1][2], p[2 * kk + 1][3])};
-      for (int64_t nv = 0; nv < BV / 8; ++nv)
-        out[nv] =
-            mma(a, fragB(vt, add(g, 8 * nv), add(twoQ, 16 * kk)), out[nv]);
-    }
+    accumulatePV(p, out);
     storeOutputs(out, tok0, t0, t1, rows);
   }
 
@@ -790,41 +840,22 @@ void KernelEmitter::emitChunkVector(Value c0, SmallVector<Value> &flatState) {
       fr[3] = fmul(fr[3], e1);
     }
   }
-  for (int64_t kk = 0; kk < C / 16; ++kk) {
-    Value s[4] = {add(twoQ, 16 * kk), add(twoQ, 16 * kk + 1),
-                  add(twoQ, 16 * kk + 8), add(twoQ, 16 * kk + 9)};
-    SmallVector<SmallVector<Value>> bv;
-    for (int64_t nt = 0; nt < ntw; ++nt)
-      bv.push_back(fragB(vt, add(add(vw, 8 * nt), g), add(twoQ, 16 * kk)));
-    for (int64_t mt = 0; mt < Dk / 16; ++mt) {
-      Value d0 = add(g, 16 * mt), d1 = add(d0, 8);
-      auto kd = [&](int i, Value d) {
-        Value x = toF32(load(kr, {s[i], d}));
-        return fmul(x, exp(fsub(load(gb, {last, d}), load(gb, {s[i], d}))));
-      };
-      SmallVector<Value> a = {
-          pack(kd(0, d0), kd(1, d0)), pack(kd(0, d1), kd(1, d1)),
-          pack(kd(2, d0), kd(3, d0)), pack(kd(2, d1), kd(3, d1))};
-      for (int64_t nt = 0; nt < ntw; ++nt)
-        state[mt * ntw + nt] = mma(a, bv[nt], state[mt * ntw + nt]);
-    }
-  }
+  accumulateKV(
+      state, [](Value) { return Value(); },
+      [&](Value s, Value d, Value) {
+        Value x = toF32(load(kr, {s, d}));
+        return fmul(x, exp(fsub(load(gb, {last, d}), load(gb, {s, d}))));
+      });
   gpu::BarrierOp::create(b, loc);
-  flatState.clear();
-  for (Frag &fr : state)
-    flatState.append(fr.begin(), fr.end());
+  flatState = flatten(state);
 }
 
 void KernelEmitter::emitChunk(Value c0, SmallVector<Value> &flatState) {
   int64_t C = cfg.chunk, W = cfg.warps, BV = cfg.blockV;
-  int64_t ntw = BV / W / 8;
-  SmallVector<Frag> state;
-  for (size_t i = 0; i < flatState.size(); i += 4)
-    state.push_back(Frag(flatState.begin() + i, flatState.begin() + i + 4));
+  SmallVector<Frag> state = toFrags(flatState);
   Value rows = arith::MinSIOp::create(b, loc, idx(C),
                                       arith::SubIOp::create(b, loc, len, c0));
   Value tok0 = add(start, c0);
-  Value vw = mul(warp, BV / W); // this warp's first state column in the tile
 
   // 1. Stage Q, K, Vᵀ, Sᵀ (bf16) and the raw log-gates.
   stageInputs(tok0, rows, mul(vTile, BV));
@@ -896,15 +927,7 @@ void KernelEmitter::emitChunk(Value c0, SmallVector<Value> &flatState) {
         p[ns][e] = select(ule(s, t), x, f(0.0));
       }
     }
-    for (int64_t kk = 0; kk < C / 16; ++kk) {
-      SmallVector<Value> a = {pack(p[2 * kk][0], p[2 * kk][1]),
-                              pack(p[2 * kk][2], p[2 * kk][3]),
-                              pack(p[2 * kk + 1][0], p[2 * kk + 1][1]),
-                              pack(p[2 * kk + 1][2], p[2 * kk + 1][3])};
-      for (int64_t nv = 0; nv < BV / 8; ++nv)
-        out[nv] =
-            mma(a, fragB(vt, add(g, 8 * nv), add(twoQ, 16 * kk)), out[nv]);
-    }
+    accumulatePV(p, out);
     storeOutputs(out, tok0, t0, t1, rows);
   }
 
@@ -918,34 +941,17 @@ void KernelEmitter::emitChunk(Value c0, SmallVector<Value> &flatState) {
       for (Value &x : fr)
         x = fmul(x, decayAll);
   }
-  for (int64_t kk = 0; kk < C / 16; ++kk) {
-    // This thread's tokens s = 16 kk + {2q, 2q+1, 2q+8, 2q+9} and factors.
-    Value s[4] = {add(twoQ, 16 * kk), add(twoQ, 16 * kk + 1),
-                  add(twoQ, 16 * kk + 8), add(twoQ, 16 * kk + 9)};
-    Value fac[4];
-    if (cfg.hasGates())
-      for (int i = 0; i < 4; ++i)
-        fac[i] = exp(fsub(bLast, load(gs, s[i])));
-    SmallVector<SmallVector<Value>> bv;
-    for (int64_t nt = 0; nt < ntw; ++nt)
-      bv.push_back(fragB(vt, add(add(vw, 8 * nt), g), add(twoQ, 16 * kk)));
-    for (int64_t mt = 0; mt < cfg.dk / 16; ++mt) {
-      Value d0 = add(g, 16 * mt), d1 = add(d0, 8);
-      auto kd = [&](int i, Value d) {
-        Value x = toF32(load(ks, {s[i], d}));
-        return cfg.hasGates() ? fmul(x, fac[i]) : x;
-      };
-      SmallVector<Value> a = {
-          pack(kd(0, d0), kd(1, d0)), pack(kd(0, d1), kd(1, d1)),
-          pack(kd(2, d0), kd(3, d0)), pack(kd(2, d1), kd(3, d1))};
-      for (int64_t nt = 0; nt < ntw; ++nt)
-        state[mt * ntw + nt] = mma(a, bv[nt], state[mt * ntw + nt]);
-    }
-  }
+  accumulateKV(
+      state,
+      [&](Value s) {
+        return cfg.hasGates() ? exp(fsub(bLast, load(gs, s))) : Value();
+      },
+      [&](Value s, Value d, Value fac) {
+        Value x = toF32(load(ks, {s, d}));
+        return fac ? fmul(x, fac) : x;
+      });
   gpu::BarrierOp::create(b, loc);
-  flatState.clear();
-  for (Frag &fr : state)
-    flatState.append(fr.begin(), fr.end());
+  flatState = flatten(state);
 }
 
 //===----------------------------------------------------------------------===//
