@@ -12,7 +12,8 @@ bash scripts/build-launch.sh build-launch > "$LOGS/build.txt" 2>&1 ||
   { cat "$LOGS/build.txt"; exit 1; }
 L=build-launch/linattn-launch
 status=0
-for set in test-sm90 test-sm90-sync test-sm90-wg2 test-sm80; do
+for set in test-sm90 test-sm90-sync test-sm90-wg2 test-sm80 \
+  test-sm90-stages2 test-sm80-stages2; do
   echo "== $set"
   GPU_TESTS_QUICK=${GPU_TESTS_QUICK:-0} test/GPU/run-gpu-tests.sh "$K/$set" "$L" \
     > "$LOGS/$set.txt" 2>&1 || status=1
@@ -22,7 +23,7 @@ if [ -d bench/gpu/wheels ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile \
     --target /tmp/site bench/gpu/wheels/*.whl && export PYTHONPATH=/tmp/site
 fi
-for set in bench bench-sync; do
+for set in bench bench-sync bench-stages2; do
   echo "== FLA vs $set"
   PYTHONUNBUFFERED=1 python3 bench/gpu/bench_fla.py --kernels "$K/$set" \
     --launch "$L" 2>&1 | tee "$LOGS/fla-$set.txt" | tail -12

@@ -15,12 +15,17 @@ test/GPU/emit-kernels.sh "$OUT/test-sm90" sm_90 "$RUN"
 test/GPU/emit-kernels.sh "$OUT/test-sm90-sync" sm_90 "$RUN" --mma=sync
 test/GPU/emit-kernels.sh "$OUT/test-sm90-wg2" sm_90 "$RUN" --warps=8
 test/GPU/emit-kernels.sh "$OUT/test-sm80" sm_80 "$RUN"
+test/GPU/emit-kernels.sh "$OUT/test-sm90-stages2" sm_90 "$RUN" --stages=2
+test/GPU/emit-kernels.sh "$OUT/test-sm80-stages2" sm_80 "$RUN" --stages=2
 for d in 64 128; do
   for decay in none scalar vector; do
     "$RUN" --emit-aot="$OUT/bench" --name="${decay}_d$d" --chip=sm_90 \
       --dtype=bf16 --layout=bthd --decay=$decay --dk=$d --dv=$d >/dev/null
     "$RUN" --emit-aot="$OUT/bench-sync" --name="${decay}_d$d" --chip=sm_90 \
       --mma=sync --dtype=bf16 --layout=bthd --decay=$decay --dk=$d --dv=$d \
+      >/dev/null
+    "$RUN" --emit-aot="$OUT/bench-stages2" --name="${decay}_d$d" --chip=sm_90 \
+      --stages=2 --dtype=bf16 --layout=bthd --decay=$decay --dk=$d --dv=$d \
       >/dev/null
   done
   "$RUN" --emit-aot="$OUT/tune" --aot-variants=tune --name="scalar_d$d" \

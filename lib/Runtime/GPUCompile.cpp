@@ -87,11 +87,10 @@ static std::string manifestJSON(const AttentionSpec &s,
       {"log_decay", std::move(logDecay)},
       {"clamp_min", s.clampMin ? llvm::json::Value(*s.clampMin)
                                : llvm::json::Value(nullptr)}};
-  llvm::json::Object launch{{"threads", img.threads},
-                            {"block_v", img.blockV},
-                            {"chunk_size", img.chunkSize},
-                            {"shared_bytes", img.sharedBytes},
-                            {"mma", img.wgmma ? "wgmma" : "sync"}};
+  llvm::json::Object launch{
+      {"threads", img.threads},          {"block_v", img.blockV},
+      {"chunk_size", img.chunkSize},     {"stages", img.stages},
+      {"shared_bytes", img.sharedBytes}, {"mma", img.wgmma ? "wgmma" : "sync"}};
   llvm::json::Object root{{"format", "linattn-aot"},
                           {"version", 1},
                           {"entry", img.entry},
@@ -116,6 +115,7 @@ pipelineOptions(const GPUCompileOptions &options) {
   po.chunkSize = options.chunkSize;
   po.blockV = options.blockV;
   po.warps = options.warps;
+  po.stages = options.stages;
   return po;
 }
 
@@ -135,6 +135,7 @@ static void applyPlan(const mlir::linattn::GpuKernelPlan &plan,
   image.chunkSize = plan.chunkSize;
   image.threads = plan.threads;
   image.blockV = plan.blockV;
+  image.stages = plan.stages;
   image.sharedBytes = plan.sharedBytes;
 }
 
@@ -389,13 +390,15 @@ std::string compileGPU(const AttentionSpec &spec,
 // Tuning parameters and variant sets
 //===----------------------------------------------------------------------===//
 
-// When GPUCompileOptions gains a field (e.g. stages), add it to both
-// functions below and, if it is tuned, to gpuTuningCandidates().
+// When GPUCompileOptions gains a field, add it to both functions below and,
+// if it is tuned, to gpuTuningCandidates().
 TuneConfig gpuTuneConfig(const GPUCompileOptions &o) {
   TuneConfig c;
   c.backend = "gpu";
-  c.params = {
-      {"chunk", o.chunkSize}, {"block_v", o.blockV}, {"warps", o.warps}};
+  c.params = {{"chunk", o.chunkSize},
+              {"block_v", o.blockV},
+              {"warps", o.warps},
+              {"stages", o.stages}};
   return c;
 }
 
@@ -410,6 +413,7 @@ GPUCompileOptions gpuOptionsFromConfig(const TuneConfig &config,
   get("chunk", o.chunkSize);
   get("block_v", o.blockV);
   get("warps", o.warps);
+  get("stages", o.stages);
   return o;
 }
 
@@ -421,14 +425,16 @@ gpuTuningCandidates(const GPUCompileOptions &base) {
   };
   for (int64_t chunk : {32, 64, 128})
     for (int64_t bv : {16, 32, 64})
-      for (int64_t warps : {2, 4, 8}) {
-        GPUCompileOptions o = base;
-        o.chunkSize = chunk;
-        o.blockV = bv;
-        o.warps = warps;
-        if (!same(o, base))
-          out.push_back(o);
-      }
+      for (int64_t warps : {2, 4, 8})
+        for (int64_t stages : {1, 2}) {
+          GPUCompileOptions o = base;
+          o.chunkSize = chunk;
+          o.blockV = bv;
+          o.warps = warps;
+          o.stages = stages;
+          if (!same(o, base))
+            out.push_back(o);
+        }
   return out;
 }
 
@@ -445,7 +451,7 @@ std::string emitAOTVariants(const AttentionSpec &spec,
   int skip = 0;
   // Candidates are written with their resolved options (0 = default picked
   // by planGpuKernel), and two that resolve to the same kernel only once.
-  std::set<std::tuple<bool, int64_t, int64_t, int64_t>> seen;
+  std::set<std::tuple<bool, int64_t, int64_t, int64_t, int64_t>> seen;
   for (GPUCompileOptions o : gpuTuningCandidates(base)) {
     bool isDefault = index.variants.empty() && skip == 0;
     mlir::linattn::GpuKernelPlan plan;
@@ -458,7 +464,9 @@ std::string emitAOTVariants(const AttentionSpec &spec,
     o.chunkSize = plan.chunkSize;
     o.blockV = plan.blockV;
     o.warps = plan.warps;
-    if (!seen.insert({plan.wgmma, plan.chunkSize, plan.blockV, plan.warps})
+    o.stages = plan.stages;
+    if (!seen.insert({plan.wgmma, plan.chunkSize, plan.blockV, plan.warps,
+                      plan.stages})
              .second)
       continue;
     TuneConfig config = gpuTuneConfig(o);

@@ -25,6 +25,7 @@
 
 #include "mlir/AsmParser/AsmParser.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/IR/PatternMatch.h"
 
 namespace mlir::linattn {
@@ -40,28 +41,41 @@ using namespace mlir::linattn;
 /// the column-pair loads of a warp spread over the banks.
 static constexpr int64_t kPad = 8;
 
-/// Shared-memory bytes of the mma.sync kernel: padded row-major tiles.
+/// Shared-memory bytes of the mma.sync kernel: padded row-major tiles. Q and
+/// K (raw K with vector gates) live in a ring of `stages` slots; with more
+/// than one stage a slot also holds the chunk's raw V rows and raw vector
+/// gates (counted as f32), which cp.async fills ahead of use.
 static int64_t syncSharedBytes(int64_t dk, int64_t chunk, int64_t blockV,
-                               int64_t elementBytes, bool vectorGates) {
-  int64_t elems = 2 * chunk * (dk + kPad)   // Q, K
-                  + blockV * (chunk + kPad) // Vᵀ
-                  + blockV * (dk + kPad);   // Sᵀ
-  if (vectorGates) // + raw K and the per-key cumulative gates
-    return (elems + chunk * (dk + kPad)) * elementBytes + 4 * chunk * dk;
-  return elems * elementBytes + 2 * 4 * chunk; // + raw and cumulative gates
+                               int64_t elementBytes, bool vectorGates,
+                               int64_t stages) {
+  int64_t rowTile = chunk * (dk + kPad) * elementBytes;
+  int64_t slot = 2 * rowTile;
+  if (stages > 1)
+    slot += chunk * blockV * elementBytes + (vectorGates ? 4 * chunk * dk : 0);
+  int64_t single = (blockV * (chunk + kPad)   // Vᵀ
+                    + blockV * (dk + kPad)) * // Sᵀ
+                   elementBytes;
+  if (vectorGates) // + K̃ and the per-key cumulative gates
+    single += rowTile + 4 * chunk * dk;
+  else // + raw and cumulative gates
+    single += 2 * 4 * chunk;
+  return stages * slot + single;
 }
 
 /// Shared-memory bytes of the wgmma kernel: unpadded core-matrix tiles
-/// (every tile a multiple of 128 bytes, so all stay 128-byte aligned).
+/// (every tile a multiple of 128 bytes, so all stay 128-byte aligned), Q and
+/// K (+ raw V rows with more than one stage) in a ring of `stages` slots.
 static int64_t wgmmaSharedBytes(int64_t dk, int64_t chunk, int64_t blockV,
-                                int64_t elementBytes) {
-  int64_t elems = 2 * chunk * dk   // Q, K
-                  + blockV * chunk // Vᵀ
-                  + blockV * dk    // Sᵀ
-                  + chunk * chunk  // P
-                  + dk * chunk;    // decayed Kᵀ
+                                int64_t elementBytes, int64_t stages) {
+  int64_t slot = 2 * chunk * dk * elementBytes;
+  if (stages > 1)
+    slot += chunk * blockV * elementBytes;
+  int64_t elems = blockV * chunk  // Vᵀ
+                  + blockV * dk   // Sᵀ
+                  + chunk * chunk // P
+                  + dk * chunk;   // decayed Kᵀ
   // + gates, key factors and the descriptor base slot.
-  return elems * elementBytes + 3 * 4 * chunk + 8;
+  return stages * slot + elems * elementBytes + 3 * 4 * chunk + 8;
 }
 
 std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
@@ -119,6 +133,11 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
                        : (plan.wgmma ? 64 * std::max<int64_t>(groups, 1) : 64);
   plan.blockV = std::min<int64_t>(
       options.blockV ? options.blockV : (plan.wgmma ? 64 : 32), dv);
+  plan.stages = options.stages ? options.stages : 1;
+  if (plan.stages < 1 || plan.stages > 4) {
+    os << "stages must be in [1, 4], got " << plan.stages;
+    return msg;
+  }
   int64_t C = plan.chunkSize, BV = plan.blockV;
   if (plan.wgmma) {
     if (!wgmmaFits()) {
@@ -141,7 +160,7 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
          << " accumulator registers per thread (at most 192); lower block-v";
       return msg;
     }
-    plan.sharedBytes = wgmmaSharedBytes(dk, C, BV, elementBytes);
+    plan.sharedBytes = wgmmaSharedBytes(dk, C, BV, elementBytes, plan.stages);
   } else {
     if (C <= 0 || C % (16 * warps) || C > 256) {
       os << "chunk-size " << C << " must be a multiple of 16 * warps ("
@@ -153,13 +172,15 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
          << 8 * warps << ") and divide the value dim " << dv;
       return msg;
     }
-    plan.sharedBytes = syncSharedBytes(dk, C, BV, elementBytes, vectorGates);
+    plan.sharedBytes =
+        syncSharedBytes(dk, C, BV, elementBytes, vectorGates, plan.stages);
   }
   if (plan.sharedBytes > limit) {
     os << "needs " << plan.sharedBytes << " bytes of shared memory (chunk-size "
-       << C << ", key dim " << dk << ", block-v " << BV << "), over the "
-       << limit << " bytes " << chip
-       << " allows per block; lower chunk-size or block-v";
+       << C << ", key dim " << dk << ", block-v " << BV << ", stages "
+       << plan.stages << "), over the " << limit << " bytes " << chip
+       << " allows per block; lower " << (plan.stages > 1 ? "stages, " : "")
+       << "chunk-size or block-v";
     return msg;
   }
   return "";
@@ -190,6 +211,8 @@ struct GpuConfig {
   int64_t dk = 0, dv = 0, chunk = 64, warps = 4, blockV = 64;
   /// Warpgroup wgmma (sm_90a) instead of per-warp mma.sync.
   bool wgmma = false;
+  /// Chunks in flight (cp.async ring slots); 1: no prefetch.
+  int64_t stages = 1;
   Type elt, gateElt;
   NVVM::MMATypes mmaType = NVVM::MMATypes::bf16;
 
@@ -205,6 +228,13 @@ struct GpuConfig {
   bool hasGates() const { return decay != DecayKind::None; }
   /// Per-key (GLA) gates: the decay sits inside the key contraction.
   bool vectorGates() const { return decay == DecayKind::Vector; }
+  /// Scalar gates prefetched into registers (one per thread and chunk).
+  bool gateFifo() const { return stages > 1 && decay == DecayKind::Scalar; }
+  /// Whether staging transforms Q / K (feature map, query scale).
+  bool mapsQuery() const {
+    return featureMap != FeatureMapKind::Identity || scale != 1.0;
+  }
+  bool mapsKey() const { return featureMap != FeatureMapKind::Identity; }
 };
 
 /// An mma accumulator fragment: c0..c3.
@@ -338,9 +368,15 @@ private:
   //===--- Kernel pieces ----------------------------------------------===//
   Value sharedTile(Value base, int64_t byteOffset, ArrayRef<int64_t> shape,
                    Type type);
+  Value sharedTile(Value base, Value byteOffset, ArrayRef<int64_t> shape,
+                   Type type);
   /// Element offset of (token, d) of a [B, T, H, D] / [B, H, T, D] tensor.
   Value tokenOffset(Value batch, Value token, Value head, Value heads,
                     int64_t dim);
+  /// Calls body(row, col) for this thread's 8-element items of a C x width
+  /// tile (item i * threads + tid). Staging and the cp.async ring use the
+  /// same mapping, so a thread only ever reads back what it copied itself.
+  void forEachItem(int64_t width, function_ref<void(Value, Value)> body);
   /// Loads rows [c0, c0 + C) of one head into shared memory, 8 elements
   /// per thread and step; `put(row, col, vec)` stores the vector<8xelt>.
   void stageRows(Value src, Value batch, Value tok0, Value rows, Value head,
@@ -352,6 +388,31 @@ private:
   void stageInputs(Value tok0, Value rows, Value vCol0);
   /// Loads the raw log-gate of each row into graw (0 past the end).
   void stageGates(Value tok0, Value rows);
+  /// This thread's row's clamped log-gate (0 at or past `rows`).
+  Value gateValue(Value tok0, Value rows);
+  /// Stores one staged 8-element row piece: Q/K (feature-mapped), Vᵀ
+  /// (transposed), raw vector gates (clamped, as f32).
+  void putQK(Value tile, Value row, Value col, Value vec, bool isQuery);
+  void putVT(Value row, Value col, Value vec);
+  void putGate8(Value row, Value col, Value vec);
+  /// Everything chunk c0 needs before its first barrier but the state:
+  /// staged inputs and gates (stages = 1), or the prefetch of chunk
+  /// c0 + (S - 1) C, the wait for chunk c0's copies and their commit.
+  void beginChunk(Value c0, Value tok0, Value rows);
+  //===--- cp.async ring (stages > 1) -----------------------------------===//
+  /// Ring slot of the chunk starting at c0.
+  Value slotOf(Value c0);
+  /// Points qs / ks (kr) / vraw / graw8 at `slot`.
+  void useSlot(Value slot);
+  /// Issues the cp.async copies of the chunk starting at c0 (zeros past the
+  /// end) into its slot, and commits them as one group.
+  void issueChunk(Value c0);
+  /// Copies rows [tok0, tok0 + rows) of `src` (8 elements per item) into
+  /// `tile` at `at(row, col)` with cp.async; rows past the end get zeros.
+  void copyRowsAsync(Value src, Value tok0, Value rows, Value hd, Value hds,
+                     int64_t dim, Value col0, int64_t width, Type elt,
+                     Value tile,
+                     function_ref<SmallVector<Value>(Value, Value)> at);
   /// One chunk with mma.sync (state: this thread's values, updated).
   void emitChunk(Value c0, SmallVector<Value> &state);
   /// One chunk with per-key (GLA) gates, mma.sync.
@@ -387,14 +448,20 @@ private:
   std::pair<Value, Value> stateCoord(int64_t i);
   void emitStateIO(SmallVector<Value> &state, bool load);
 
+public:
+  /// Scalar gates of the chunks in flight (gateFifo()), oldest first: the
+  /// chunk loop carries them.
+  SmallVector<Value> fifo;
+
+private:
   //===--- wgmma --------------------------------------------------------===//
   /// Element offset of (row, col) in a core-matrix tile with `cols` columns:
   /// 8x8 blocks of 128 contiguous bytes, K (col) blocks adjacent.
   Value blockedOffset(Value row, Value col, int64_t cols);
   /// Matrix descriptor of the K-major tile at `byteOffset` with `cols`
   /// columns, starting `row0` rows and `col0` columns in.
-  Value descriptor(int64_t byteOffset, int64_t cols, int64_t row0,
-                   int64_t col0);
+  Value descriptor(int64_t byteOffset, int64_t cols, int64_t row0, int64_t col0,
+                   bool inSlot = false);
   Value zeroAcc(int64_t n);
   /// acc = A(64x16) * B(16xn) (+ acc when `accumulate`), as a struct.
   Value wgmma(int64_t n, Value descA, Value descB, Value acc, bool accumulate);
@@ -416,6 +483,12 @@ private:
   // offsets.
   Value qs, ks, vt, st, ps, kd, graw, gs, gf;
   Value kr, gb; // vector gates: raw K and the cumulative gates [C][Dk] (f32)
+  Value headQ, headK, headV; // the q / k / v head of this block's head
+  // The cp.async ring (stages > 1): dynamic shared memory, its offset and
+  // slot size in bytes, this chunk's raw V rows [C][BV] and raw vector gates
+  // [C][Dk], and the slot's descriptor offset (>> 4) for wgmma.
+  Value dyn, vraw, graw8, slotDesc;
+  int64_t ringOff = 0, slotBytes = 0, slotKOff = 0, slotVOff = 0, slotGOff = 0;
   int64_t qsOff = 0, ksOff = 0, vtOff = 0, stOff = 0, psOff = 0, kdOff = 0;
   Value descSlot; // shared i64 holding (shared address >> 4) of the buffer
   Value descBase; // its value, loaded once per chunk
@@ -463,42 +536,57 @@ Value KernelEmitter::featureMap(Value vec8, bool isQuery) {
   return arith::TruncFOp::create(b, loc, VectorType::get({8}, cfg.elt), y);
 }
 
+Value KernelEmitter::sharedTile(Value base, Value byteOffset,
+                                ArrayRef<int64_t> shape, Type type) {
+  auto space =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  auto t = MemRefType::get(shape, type, MemRefLayoutAttrInterface(), space);
+  return memref::ViewOp::create(b, loc, t, base, byteOffset, ValueRange{});
+}
+
+void KernelEmitter::forEachItem(int64_t width,
+                                function_ref<void(Value, Value)> body) {
+  int64_t perRow = width / 8, total = cfg.chunk * perRow;
+  int64_t steps = (total + cfg.threads() - 1) / cfg.threads();
+  loop(steps, [&](Value i) {
+    Value lin = add(mul(i, cfg.threads()), tid);
+    auto item = [&] {
+      Value row = arith::DivUIOp::create(b, loc, lin, idx(perRow));
+      Value col = mul(arith::RemUIOp::create(b, loc, lin, idx(perRow)), 8);
+      body(row, col);
+    };
+    if (total % cfg.threads() == 0)
+      item();
+    else
+      ifThen(ult(lin, idx(total)), item);
+  });
+}
+
 void KernelEmitter::stageRows(Value src, Value batch, Value tok0, Value rows,
                               Value head, Value heads, int64_t dim, Value col0,
                               int64_t width,
                               function_ref<void(Value, Value, Value)> put,
                               Type elt) {
-  int64_t perRow = width / 8, total = cfg.chunk * perRow;
-  int64_t steps = (total + cfg.threads() - 1) / cfg.threads();
   if (!elt)
     elt = cfg.elt;
   auto vecTy = VectorType::get({8}, elt);
-  loop(steps, [&](Value i) {
-    Value lin = add(mul(i, cfg.threads()), tid);
-    auto body = [&] {
-      Value row = arith::DivUIOp::create(b, loc, lin, idx(perRow));
-      Value col = mul(arith::RemUIOp::create(b, loc, lin, idx(perRow)), 8);
-      Value vec = ifElse(
-          ult(row, rows), vecTy,
-          [&] {
-            Value off = add(
-                add(tokenOffset(batch, add(tok0, row), head, heads, dim), col0),
-                col);
-            auto ld = vector::LoadOp::create(b, loc, vecTy, src, off);
-            ld.setAlignment(16);
-            return Value(ld);
-          },
-          [&] {
-            return Value(arith::ConstantOp::create(
-                b, loc, vecTy,
-                DenseElementsAttr::get(vecTy, b.getFloatAttr(elt, 0.0))));
-          });
-      put(row, col, vec);
-    };
-    if (total % cfg.threads() == 0)
-      body();
-    else
-      ifThen(ult(lin, idx(total)), body);
+  forEachItem(width, [&](Value row, Value col) {
+    Value vec = ifElse(
+        ult(row, rows), vecTy,
+        [&] {
+          Value off = add(
+              add(tokenOffset(batch, add(tok0, row), head, heads, dim), col0),
+              col);
+          auto ld = vector::LoadOp::create(b, loc, vecTy, src, off);
+          ld.setAlignment(16);
+          return Value(ld);
+        },
+        [&] {
+          return Value(arith::ConstantOp::create(
+              b, loc, vecTy,
+              DenseElementsAttr::get(vecTy, b.getFloatAttr(elt, 0.0))));
+        });
+    put(row, col, vec);
   });
 }
 
@@ -539,61 +627,218 @@ void KernelEmitter::emitStateIO(SmallVector<Value> &state, bool load) {
   }
 }
 
-void KernelEmitter::stageInputs(Value tok0, Value rows, Value vCol0) {
-  int64_t C = cfg.chunk, BV = cfg.blockV;
-  Value headQ = arith::DivUIOp::create(
-      b, loc, head, arith::DivUIOp::create(b, loc, heads, headsQ));
-  Value headK = arith::DivUIOp::create(
-      b, loc, head, arith::DivUIOp::create(b, loc, heads, headsK));
-  Value headV = arith::DivUIOp::create(
-      b, loc, head, arith::DivUIOp::create(b, loc, heads, headsV));
-  auto putRow = [&](Value tile, bool isQuery) {
-    return [&, tile, isQuery](Value row, Value col, Value vec) {
-      Value x = featureMap(vec, isQuery);
-      vector::StoreOp st =
-          cfg.wgmma
-              ? vector::StoreOp::create(b, loc, x, tile,
-                                        blockedOffset(row, col, cfg.dk))
-              : vector::StoreOp::create(b, loc, x, tile, ValueRange{row, col});
-      st.setAlignment(16);
-    };
+void KernelEmitter::putQK(Value tile, Value row, Value col, Value vec,
+                          bool isQuery) {
+  Value x = featureMap(vec, isQuery);
+  vector::StoreOp st =
+      cfg.wgmma
+          ? vector::StoreOp::create(b, loc, x, tile,
+                                    blockedOffset(row, col, cfg.dk))
+          : vector::StoreOp::create(b, loc, x, tile, ValueRange{row, col});
+  st.setAlignment(16);
+}
+
+void KernelEmitter::putVT(Value row, Value col, Value vec) {
+  for (int64_t i = 0; i < 8; ++i) {
+    Value x = vector::ExtractOp::create(b, loc, vec, ArrayRef<int64_t>{i});
+    if (cfg.wgmma)
+      store(x, vt, blockedOffset(add(col, i), row, cfg.chunk));
+    else
+      store(x, vt, {add(col, i), row});
+  }
+}
+
+void KernelEmitter::putGate8(Value row, Value col, Value vec) {
+  auto vt32 = VectorType::get({8}, f32);
+  Value x = vec.getType() == vt32
+                ? vec
+                : Value(arith::ExtFOp::create(b, loc, vt32, vec));
+  auto splat = [&](double c) {
+    return Value(arith::ConstantOp::create(
+        b, loc, vt32, DenseElementsAttr::get(vt32, b.getF32FloatAttr(c))));
   };
+  if (cfg.clampMin)
+    x = arith::MaximumFOp::create(b, loc, x, splat(*cfg.clampMin));
+  x = arith::MaximumFOp::create(b, loc, x, splat(kMinLogGate));
+  auto stOp = vector::StoreOp::create(b, loc, x, gb, ValueRange{row, col});
+  stOp.setAlignment(16);
+}
+
+void KernelEmitter::stageInputs(Value tok0, Value rows, Value vCol0) {
   stageRows(q, batch, tok0, rows, headQ, headsQ, cfg.dk, idx(0), cfg.dk,
-            putRow(qs, true));
-  stageRows(k, batch, tok0, rows, headK, headsK, cfg.dk, idx(0), cfg.dk,
-            putRow(cfg.vectorGates() ? kr : ks, false));
-  stageRows(v, batch, tok0, rows, headV, headsV, cfg.dv, vCol0, BV,
             [&](Value row, Value col, Value vec) {
-              for (int64_t i = 0; i < 8; ++i) {
-                Value x = vector::ExtractOp::create(b, loc, vec,
-                                                    ArrayRef<int64_t>{i});
-                if (cfg.wgmma)
-                  store(x, vt, blockedOffset(add(col, i), row, C));
-                else
-                  store(x, vt, {add(col, i), row});
-              }
+              putQK(qs, row, col, vec, /*isQuery=*/true);
             });
+  Value kTile = cfg.vectorGates() ? kr : ks;
+  stageRows(k, batch, tok0, rows, headK, headsK, cfg.dk, idx(0), cfg.dk,
+            [&](Value row, Value col, Value vec) {
+              putQK(kTile, row, col, vec, /*isQuery=*/false);
+            });
+  stageRows(v, batch, tok0, rows, headV, headsV, cfg.dv, vCol0, cfg.blockV,
+            [&](Value row, Value col, Value vec) { putVT(row, col, vec); });
+}
+
+Value KernelEmitter::gateValue(Value tok0, Value rows) {
+  return ifElse(
+      ult(tid, rows), f32,
+      [&] {
+        if (cfg.decay == DecayKind::Constant)
+          return logLambda;
+        Value tok = add(tok0, tid);
+        Value off = cfg.layout == Layout::BTHD
+                        ? add(mul(add(mul(batch, seqLen), tok), heads), head)
+                        : add(mul(add(mul(batch, heads), head), seqLen), tok);
+        Value x = toF32(load(gate, off));
+        if (cfg.clampMin)
+          x = arith::MaximumFOp::create(b, loc, x, f(*cfg.clampMin));
+        return Value(arith::MaximumFOp::create(b, loc, x, f(kMinLogGate)));
+      },
+      [&] { return f(0.0); });
 }
 
 void KernelEmitter::stageGates(Value tok0, Value rows) {
-  ifThen(ult(tid, idx(cfg.chunk)), [&] {
-    Value gv = ifElse(
-        ult(tid, rows), f32,
-        [&] {
-          if (cfg.decay == DecayKind::Constant)
-            return logLambda;
-          Value tok = add(tok0, tid);
-          Value off = cfg.layout == Layout::BTHD
-                          ? add(mul(add(mul(batch, seqLen), tok), heads), head)
-                          : add(mul(add(mul(batch, heads), head), seqLen), tok);
-          Value x = toF32(load(gate, off));
-          if (cfg.clampMin)
-            x = arith::MaximumFOp::create(b, loc, x, f(*cfg.clampMin));
-          return Value(arith::MaximumFOp::create(b, loc, x, f(kMinLogGate)));
-        },
-        [&] { return f(0.0); });
-    store(gv, graw, tid);
+  ifThen(ult(tid, idx(cfg.chunk)),
+         [&] { store(gateValue(tok0, rows), graw, tid); });
+}
+
+void KernelEmitter::beginChunk(Value c0, Value tok0, Value rows) {
+  if (cfg.stages == 1) {
+    stageInputs(tok0, rows, mul(vTile, cfg.blockV));
+    if (cfg.vectorGates())
+      stageRows(
+          gate, batch, tok0, rows, head, heads, cfg.dk, idx(0), cfg.dk,
+          [&](Value row, Value col, Value vec) { putGate8(row, col, vec); },
+          cfg.gateElt);
+    else if (cfg.hasGates())
+      stageGates(tok0, rows);
+    return;
+  }
+  // The slot of chunk c0 - C is free (every chunk ends with a barrier):
+  // prefetch chunk c0 + (S - 1) C into it, then wait until at most S - 1
+  // groups are pending, i.e. until this chunk's own group has landed.
+  issueChunk(add(c0, (cfg.stages - 1) * cfg.chunk));
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, cfg.stages - 1);
+  useSlot(slotOf(c0));
+  // Commit: each thread transforms the items it copied itself, which
+  // cp.async.wait_group has made visible to it; the chunk's first barrier
+  // publishes the results.
+  auto vecOf = [&](Value tile, Value row, Value col, Type elt) {
+    auto vecTy = VectorType::get({8}, elt);
+    vector::LoadOp ld =
+        cfg.wgmma && tile != vraw && tile != graw8
+            ? vector::LoadOp::create(b, loc, vecTy, tile,
+                                     blockedOffset(row, col, cfg.dk))
+            : vector::LoadOp::create(b, loc, vecTy, tile, ValueRange{row, col});
+    ld.setAlignment(16);
+    return Value(ld);
+  };
+  if (cfg.mapsQuery())
+    forEachItem(cfg.dk, [&](Value row, Value col) {
+      putQK(qs, row, col, vecOf(qs, row, col, cfg.elt), /*isQuery=*/true);
+    });
+  Value kTile = cfg.vectorGates() ? kr : ks;
+  if (cfg.mapsKey())
+    forEachItem(cfg.dk, [&](Value row, Value col) {
+      putQK(kTile, row, col, vecOf(kTile, row, col, cfg.elt),
+            /*isQuery=*/false);
+    });
+  forEachItem(cfg.blockV, [&](Value row, Value col) {
+    putVT(row, col, vecOf(vraw, row, col, cfg.elt));
   });
+  if (cfg.vectorGates()) {
+    forEachItem(cfg.dk, [&](Value row, Value col) {
+      putGate8(row, col, vecOf(graw8, row, col, cfg.gateElt));
+    });
+  } else if (cfg.gateFifo()) {
+    Value mine = fifo.front();
+    fifo.erase(fifo.begin());
+    ifThen(ult(tid, idx(cfg.chunk)), [&] { store(mine, graw, tid); });
+  } else if (cfg.hasGates()) {
+    stageGates(tok0, rows);
+  }
+}
+
+Value KernelEmitter::slotOf(Value c0) {
+  return arith::RemUIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, c0, idx(cfg.chunk)),
+      idx(cfg.stages));
+}
+
+void KernelEmitter::useSlot(Value slot) {
+  int64_t C = cfg.chunk, Dk = cfg.dk;
+  Value base = add(mul(slot, slotBytes), ringOff);
+  auto at = [&](int64_t off, ArrayRef<int64_t> shape, Type t) {
+    return sharedTile(dyn, add(base, off), shape, t);
+  };
+  SmallVector<int64_t> shape = cfg.wgmma ? SmallVector<int64_t>{C * Dk}
+                                         : SmallVector<int64_t>{C, cfg.ldK()};
+  qs = at(0, shape, cfg.elt);
+  (cfg.vectorGates() ? kr : ks) = at(slotKOff, shape, cfg.elt);
+  vraw = at(slotVOff, {C, cfg.blockV}, cfg.elt);
+  if (cfg.vectorGates())
+    graw8 = at(slotGOff, {C, Dk}, cfg.gateElt);
+  if (cfg.wgmma)
+    slotDesc = arith::IndexCastOp::create(
+        b, loc, b.getI64Type(),
+        arith::DivUIOp::create(b, loc, mul(slot, slotBytes), idx(16)));
+}
+
+void KernelEmitter::copyRowsAsync(
+    Value src, Value tok0, Value rows, Value hd, Value hds, int64_t dim,
+    Value col0, int64_t width, Type elt, Value tile,
+    function_ref<SmallVector<Value>(Value, Value)> at) {
+  int64_t per = 16 / (elt.getIntOrFloatBitWidth() / 8); // elements per copy
+  forEachItem(width, [&](Value row, Value col) {
+    SmallVector<Value> dst = at(row, col);
+    auto ifOp = scf::IfOp::create(b, loc, TypeRange{}, ult(row, rows), true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+    Value off =
+        add(add(tokenOffset(batch, add(tok0, row), hd, hds, dim), col0), col);
+    for (int64_t j = 0; j < 8; j += per) {
+      SmallVector<Value> d = dst;
+      d.back() = add(d.back(), j);
+      nvgpu::DeviceAsyncCopyOp::create(
+          b, loc, tile, d, src, ValueRange{add(off, j)}, b.getIndexAttr(per),
+          Value(), b.getUnitAttr());
+    }
+    b.setInsertionPoint(ifOp.elseBlock()->getTerminator());
+    auto vecTy = VectorType::get({8}, elt);
+    Value zeros = arith::ConstantOp::create(
+        b, loc, vecTy, DenseElementsAttr::get(vecTy, b.getFloatAttr(elt, 0.0)));
+    vector::StoreOp::create(b, loc, zeros, tile, dst).setAlignment(16);
+  });
+}
+
+void KernelEmitter::issueChunk(Value c0) {
+  int64_t C = cfg.chunk, Dk = cfg.dk;
+  Value rows = arith::MaxSIOp::create(
+      b, loc,
+      arith::MinSIOp::create(b, loc, idx(C),
+                             arith::SubIOp::create(b, loc, len, c0)),
+      idx(0));
+  Value tok0 = add(start, c0);
+  useSlot(slotOf(c0));
+  auto qkAt = [&](Value row, Value col) -> SmallVector<Value> {
+    if (cfg.wgmma)
+      return {blockedOffset(row, col, Dk)};
+    return {row, col};
+  };
+  auto rowMajor = [](Value row, Value col) -> SmallVector<Value> {
+    return {row, col};
+  };
+  copyRowsAsync(q, tok0, rows, headQ, headsQ, Dk, idx(0), Dk, cfg.elt, qs,
+                qkAt);
+  copyRowsAsync(k, tok0, rows, headK, headsK, Dk, idx(0), Dk, cfg.elt,
+                cfg.vectorGates() ? kr : ks, qkAt);
+  copyRowsAsync(v, tok0, rows, headV, headsV, cfg.dv, mul(vTile, cfg.blockV),
+                cfg.blockV, cfg.elt, vraw, rowMajor);
+  if (cfg.vectorGates())
+    copyRowsAsync(gate, tok0, rows, head, heads, Dk, idx(0), Dk, cfg.gateElt,
+                  graw8, rowMajor);
+  if (cfg.gateFifo())
+    fifo.push_back(gateValue(tok0, rows));
+  NVVM::CpAsyncCommitGroupOp::create(b, loc);
 }
 
 void KernelEmitter::accumulatePV(ArrayRef<Frag> p, SmallVector<Frag> &out) {
@@ -668,31 +913,11 @@ void KernelEmitter::emitChunkVector(Value c0, SmallVector<Value> &flatState) {
 
   // 1. Stage Q, raw K, Vᵀ, Sᵀ and the raw per-key log-gates [C][Dk] (rows
   // past the end are 0, so the cumulative gates stay flat there).
-  stageInputs(tok0, rows, mul(vTile, BV));
+  beginChunk(c0, tok0, rows);
   for (int64_t i = 0; i < cfg.stateValues(); ++i) {
     auto [d, col] = stateCoord(i);
     store(toElt(flatState[i]), st, {col, d});
   }
-  stageRows(
-      gate, batch, tok0, rows, head, heads, Dk, idx(0), Dk,
-      [&](Value row, Value col, Value vec) {
-        auto vt32 = VectorType::get({8}, f32);
-        Value x = vec.getType() == vt32
-                      ? vec
-                      : Value(arith::ExtFOp::create(b, loc, vt32, vec));
-        auto splat = [&](double c) {
-          return Value(arith::ConstantOp::create(
-              b, loc, vt32,
-              DenseElementsAttr::get(vt32, b.getF32FloatAttr(c))));
-        };
-        if (cfg.clampMin)
-          x = arith::MaximumFOp::create(b, loc, x, splat(*cfg.clampMin));
-        x = arith::MaximumFOp::create(b, loc, x, splat(kMinLogGate));
-        auto stOp =
-            vector::StoreOp::create(b, loc, x, gb, ValueRange{row, col});
-        stOp.setAlignment(16);
-      },
-      cfg.gateElt);
   gpu::BarrierOp::create(b, loc);
 
   // 2. One thread per key feature d: cumulative gates b_t[d] down the chunk,
@@ -858,13 +1083,11 @@ void KernelEmitter::emitChunk(Value c0, SmallVector<Value> &flatState) {
   Value tok0 = add(start, c0);
 
   // 1. Stage Q, K, Vᵀ, Sᵀ (bf16) and the raw log-gates.
-  stageInputs(tok0, rows, mul(vTile, BV));
+  beginChunk(c0, tok0, rows);
   for (int64_t i = 0; i < cfg.stateValues(); ++i) {
     auto [d, col] = stateCoord(i);
     store(toElt(flatState[i]), st, {col, d});
   }
-  if (cfg.hasGates())
-    stageGates(tok0, rows);
   gpu::BarrierOp::create(b, loc);
 
   // 2. Chunk-local cumulative log-gates b_t (rows past the end add 0).
@@ -967,7 +1190,7 @@ Value KernelEmitter::blockedOffset(Value row, Value col, int64_t cols) {
 }
 
 Value KernelEmitter::descriptor(int64_t byteOffset, int64_t cols, int64_t row0,
-                                int64_t col0) {
+                                int64_t col0, bool inSlot) {
   // PTX "Matrix Descriptor Format", K-major without swizzle: bits 0-13 the
   // start address >> 4, 16-29 the leading-dimension byte offset >> 4 (the
   // next 8 columns: one 128-byte core matrix on), 32-45 the stride byte
@@ -981,7 +1204,10 @@ Value KernelEmitter::descriptor(int64_t byteOffset, int64_t cols, int64_t row0,
       (start >> 4) | (int64_t(128 >> 4) << 16) | (int64_t(sbo >> 4) << 32);
   // descBase + start >> 4 stays below 2^14 (shared memory < 256 KiB), so the
   // sum never carries into the offset fields.
-  return arith::AddIOp::create(b, loc, descBase,
+  Value base = descBase;
+  if (inSlot && cfg.stages > 1) // the ring slot of this chunk
+    base = arith::AddIOp::create(b, loc, base, slotDesc);
+  return arith::AddIOp::create(b, loc, base,
                                arith::ConstantIntOp::create(b, loc, bits, 64));
 }
 
@@ -1036,7 +1262,7 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
   Value tok0 = add(start, c0);
 
   // 1. Stage Q, K, Vᵀ, Sᵀ and the raw gates; make them visible to wgmma.
-  stageInputs(tok0, rows, mul(vTile, BV));
+  beginChunk(c0, tok0, rows);
   // Sᵀ[v][d] from the accumulators. Value r of tile j sits at v = 8 (r/4) +
   // 2q + r%2 and d = 64 (wg + groups j) + 16 wIn + 8 ((r/2)%2) + g, so its
   // core-matrix offset is a per-thread base plus a constant (kept apart so
@@ -1049,8 +1275,6 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
                 (r % 2) * 8;
     store(toElt(state[i]), st, add(stBase, c));
   }
-  if (cfg.hasGates())
-    stageGates(tok0, rows);
   fenceProxyAsync();
   gpu::BarrierOp::create(b, loc);
   descBase = load(descSlot, idx(0));
@@ -1080,9 +1304,9 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
   // 3. P = Q·Kᵀ and O = Q·S for this warpgroup's 64 query rows.
   int64_t rowBase = 64; // rows per warpgroup
   NVVM::WgmmaFenceAlignedOp::create(b, loc);
-  auto groupRows = [&](int64_t tileOff, int64_t cols, int64_t kk,
-                       int64_t group) {
-    return descriptor(tileOff, cols, rowBase * group, 16 * kk);
+  auto groupRows = [&](int64_t tileOff, int64_t cols, int64_t kk, int64_t group,
+                       bool inSlot) {
+    return descriptor(tileOff, cols, rowBase * group, 16 * kk, inSlot);
   };
   // The warpgroup index is dynamic; descriptors are built per warpgroup
   // under a switch on it so that every offset stays a constant.
@@ -1108,8 +1332,9 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
       [&](int64_t grp) {
         Value pAcc = zeroAcc(C), oAcc = zeroAcc(BV);
         for (int64_t kk = 0; kk < Dk / 16; ++kk) {
-          Value a = groupRows(qsOff, Dk, kk, grp);
-          pAcc = wgmma(C, a, descriptor(ksOff, Dk, 0, 16 * kk), pAcc, kk > 0);
+          Value a = groupRows(qsOff, Dk, kk, grp, /*inSlot=*/true);
+          pAcc = wgmma(C, a, descriptor(ksOff, Dk, 0, 16 * kk, true), pAcc,
+                       kk > 0);
           oAcc = wgmma(BV, a, descriptor(stOff, Dk, 0, 16 * kk), oAcc, kk > 0);
         }
         NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
@@ -1203,7 +1428,7 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
         NVVM::WgmmaFenceAlignedOp::create(b, loc);
         Value oAcc = packAcc(out);
         for (int64_t kk = 0; kk < C / 16; ++kk)
-          oAcc = wgmma(BV, groupRows(psOff, C, kk, grp),
+          oAcc = wgmma(BV, groupRows(psOff, C, kk, grp, /*inSlot=*/false),
                        descriptor(vtOff, C, 0, 16 * kk), oAcc, true);
         SmallVector<Value> tiles;
         for (int64_t j = 0; j < tilesPerGroup; ++j) {
@@ -1299,11 +1524,19 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   batch = select(hasOffsets, idx(0), seq);
   if (cfg.decay == DecayKind::Constant)
     logLambda = toF32(load(gate, head));
+  // GQA/GVA: the q, k and v heads this block's head reads.
+  auto headOf = [&](Value n) {
+    return arith::DivUIOp::create(b, loc, head,
+                                  arith::DivUIOp::create(b, loc, heads, n));
+  };
+  headQ = headOf(headsQ);
+  headK = headOf(headsK);
+  headV = headOf(headsV);
 
   // Shared memory.
   auto space =
       gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
-  Value dyn = gpu::DynamicSharedMemoryOp::create(
+  dyn = gpu::DynamicSharedMemoryOp::create(
       b, loc,
       MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                       MemRefLayoutAttrInterface(), space));
@@ -1317,13 +1550,32 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     return tile;
   };
   int64_t C = cfg.chunk, BV = cfg.blockV, Dk = cfg.dk;
+  int64_t eltBytes = cfg.elt.getIntOrFloatBitWidth() / 8;
+  // The ring of Q / K (+ raw V and raw vector gates) slots (stages > 1):
+  // slot views are made per chunk by useSlot().
+  auto carveRing = [&](int64_t qkElems) {
+    ringOff = off;
+    slotKOff = qkElems * eltBytes;
+    slotVOff = 2 * slotKOff;
+    slotGOff = slotVOff + C * BV * eltBytes;
+    slotBytes = slotGOff;
+    if (cfg.vectorGates())
+      slotBytes += C * Dk * (cfg.gateElt.getIntOrFloatBitWidth() / 8);
+    off += cfg.stages * slotBytes;
+  };
   if (cfg.wgmma) {
     auto tile = [&](int64_t elems, int64_t &at) {
       at = off;
       return carve({elems}, cfg.elt);
     };
-    qs = tile(C * Dk, qsOff);
-    ks = tile(C * Dk, ksOff);
+    if (cfg.stages > 1) {
+      carveRing(C * Dk);
+      qsOff = ringOff;
+      ksOff = ringOff + slotKOff;
+    } else {
+      qs = tile(C * Dk, qsOff);
+      ks = tile(C * Dk, ksOff);
+    }
     vt = tile(BV * C, vtOff);
     st = tile(BV * Dk, stOff);
     ps = tile(C * C, psOff);
@@ -1347,10 +1599,14 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   } else {
     if (cfg.vectorGates())
       gb = carve({C, Dk}, f32); // first: 16-byte aligned rows
-    qs = carve({C, cfg.ldK()}, cfg.elt);
-    ks = carve({C, cfg.ldK()}, cfg.elt);
+    if (cfg.stages > 1) {
+      carveRing(C * cfg.ldK());
+    } else {
+      qs = carve({C, cfg.ldK()}, cfg.elt);
+      (cfg.vectorGates() ? kr : ks) = carve({C, cfg.ldK()}, cfg.elt);
+    }
     if (cfg.vectorGates())
-      kr = carve({C, cfg.ldK()}, cfg.elt);
+      ks = carve({C, cfg.ldK()}, cfg.elt);
     vt = carve({BV, cfg.ldC()}, cfg.elt);
     st = carve({BV, cfg.ldK()}, cfg.elt);
     if (!cfg.vectorGates()) {
@@ -1376,21 +1632,31 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     state.assign(ifOp.getResults().begin(), ifOp.getResults().end());
   }
 
-  // The chunk loop carries the state.
-  auto forOp = scf::ForOp::create(b, loc, idx(0), len, idx(C), state);
+  // Pipeline prologue: chunks 0 .. S - 2 in flight before the loop.
+  for (int64_t j = 0; j + 1 < cfg.stages; ++j)
+    issueChunk(idx(j * C));
+
+  // The chunk loop carries the state (and the prefetched scalar gates).
+  SmallVector<Value> carried = state;
+  carried.append(fifo.begin(), fifo.end());
+  auto forOp = scf::ForOp::create(b, loc, idx(0), len, idx(C), carried);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(forOp.getBody());
-    SmallVector<Value> s(forOp.getRegionIterArgs());
+    auto iterArgs = forOp.getRegionIterArgs();
+    SmallVector<Value> s(iterArgs.begin(), iterArgs.begin() + numValues);
+    fifo.assign(iterArgs.begin() + numValues, iterArgs.end());
     if (cfg.wgmma)
       emitChunkWgmma(forOp.getInductionVar(), s);
     else if (cfg.vectorGates())
       emitChunkVector(forOp.getInductionVar(), s);
     else
       emitChunk(forOp.getInductionVar(), s);
+    s.append(fifo.begin(), fifo.end());
     scf::YieldOp::create(b, loc, s);
   }
-  state.assign(forOp.getResults().begin(), forOp.getResults().end());
+  state.assign(forOp.getResults().begin(),
+               forOp.getResults().begin() + numValues);
   ifThen(hasHT, [&] { emitStateIO(state, /*load=*/false); });
   gpu::ReturnOp::create(b, loc);
 }
@@ -1467,6 +1733,7 @@ LogicalResult LinAttnToGPUPass::configure(AttentionOp op, GpuConfig &cfg) {
   options.chunkSize = chunkSize;
   options.blockV = blockV;
   options.warps = warps;
+  options.stages = stages;
   GpuKernelPlan plan;
   std::string error = planGpuKernel(options, cfg.dk, cfg.dv,
                                     cfg.elt.getIntOrFloatBitWidth() / 8,
@@ -1477,6 +1744,7 @@ LogicalResult LinAttnToGPUPass::configure(AttentionOp op, GpuConfig &cfg) {
   cfg.chunk = plan.chunkSize;
   cfg.warps = plan.warps;
   cfg.blockV = plan.blockV;
+  cfg.stages = plan.stages;
   targetChip = plan.targetChip;
   return success();
 }

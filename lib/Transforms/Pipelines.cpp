@@ -14,6 +14,7 @@
 #include "mlir/Conversion/IndexToLLVM/IndexToLLVM.h"
 #include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
 #include "mlir/Conversion/MemRefToLLVM/MemRefToLLVM.h"
+#include "mlir/Conversion/NVGPUToNVVM/NVGPUToNVVM.h"
 #include "mlir/Conversion/NVVMToLLVM/NVVMToLLVM.h"
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
@@ -81,6 +82,7 @@ void mlir::linattn::buildPTXPipeline(OpPassManager &pm,
   gpu.chunkSize = options.chunkSize;
   gpu.blockV = options.blockV;
   gpu.warps = options.warps;
+  gpu.stages = options.stages;
   pm.addPass(createLinAttnToGPU(gpu));
 
   OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
@@ -91,6 +93,8 @@ void mlir::linattn::buildPTXPipeline(OpPassManager &pm,
   ConvertGpuOpsToNVVMOpsOptions nvvm;
   nvvm.indexBitwidth = 64;
   kernels.addPass(createConvertGpuOpsToNVVMOps(nvvm));
+  // cp.async copies of the pipeline stages.
+  kernels.addPass(createConvertNVGPUToNVVMPass());
   kernels.addPass(createConvertVectorToLLVMPass());
   kernels.addPass(createArithToLLVMConversionPass());
   kernels.addPass(createConvertIndexToLLVMPass());
@@ -127,6 +131,10 @@ struct PTXPipelineCLOptions : public PassPipelineOptions<PTXPipelineCLOptions> {
   Option<int64_t> warps{*this, "warps",
                         llvm::cl::desc("Warps per block (0: default)"),
                         llvm::cl::init(0)};
+  Option<int64_t> stages{
+      *this, "stages",
+      llvm::cl::desc("Pipeline stages, chunks in flight (0: default, 1)"),
+      llvm::cl::init(0)};
 };
 
 struct CPUPipelineCLOptions : public PassPipelineOptions<CPUPipelineCLOptions> {
@@ -171,6 +179,7 @@ void mlir::linattn::registerTransformsPasses() {
         o.chunkSize = cl.chunkSize;
         o.blockV = cl.blockV;
         o.warps = cl.warps;
+        o.stages = cl.stages;
         o.mma = cl.mma;
         buildPTXPipeline(pm, o);
       });

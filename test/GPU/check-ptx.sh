@@ -8,8 +8,10 @@ out=$1 run=$2 ptxas=$3
 here=$(dirname "$0")
 status=0 count=0 wgmma=0
 # chip[:extra linattn-run flags]; sm_90 defaults to wgmma, sm_90:--mma=sync
-# keeps the portable mma.sync kernel, --warps=8 makes two warpgroups.
-for config in sm_80 sm_86 sm_89 sm_90 sm_90:--mma=sync sm_90:--warps=8; do
+# keeps the portable mma.sync kernel, --warps=8 makes two warpgroups,
+# --stages=2/3 prefetch chunks with cp.async into a ring of buffers.
+for config in sm_80 sm_86 sm_89 sm_90 sm_90:--mma=sync sm_90:--warps=8 \
+  sm_80:--stages=2 sm_90:--stages=2 sm_90:--stages=3; do
   chip=${config%%:*}
   extra=
   [ "$config" = "$chip" ] || extra=${config#*:}

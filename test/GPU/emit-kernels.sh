@@ -17,6 +17,13 @@ emit none_bf16_bthd_128    "$@" --decay=none --dtype=bf16 --layout=bthd --dk=128
 emit retnet_bf16_bthd_128  "$@" --decay=constant --schedule=retnet --dtype=bf16 --layout=bthd --dk=128 --dv=128
 emit scalar_bf16_bthd_128  "$@" --decay=scalar --dtype=bf16 --layout=bthd --dk=128 --dv=128
 emit scalar_f16_bhtd_128x64 "$@" --decay=scalar --dtype=f16 --layout=bhtd --dk=128 --dv=64
+# GLA at Dk = 128 with two pipeline stages needs sm_90's shared memory at
+# the default chunk, and with more stages a smaller one everywhere.
+gla128=
+case "$*" in
+  *--stages=2*) [ "$chip" = sm_90 ] || gla128="--chunk-size=32 --warps=2 --block-v=16" ;;
+  *--stages=*) gla128="--chunk-size=32 --warps=2 --block-v=16" ;;
+esac
 if [ "$*" != "--warps=8" ]; then
   # Key dims a two-warpgroup wgmma kernel cannot split.
   emit scalar_bf16_bthd_64   "$@" --decay=scalar --dtype=bf16 --layout=bthd --dk=64 --dv=64
@@ -25,6 +32,6 @@ if [ "$*" != "--warps=8" ]; then
   emit elu_bf16_bhtd_64x128  "$@" --decay=none --feature-map=elu_plus_one --dtype=bf16 --layout=bhtd --dk=64 --dv=128
   emit relu_scalar_bf16_bthd_32x64 "$@" --decay=scalar --feature-map=relu --dtype=bf16 --layout=bthd --dk=32 --dv=64
   # Per-key (GLA) gates: mma.sync kernel with an exact diagonal sub-block.
-  emit gla_bf16_bthd_128     "$@" --decay=vector --dtype=bf16 --layout=bthd --dk=128 --dv=128
+  emit gla_bf16_bthd_128     "$@" $gla128 --decay=vector --dtype=bf16 --layout=bthd --dk=128 --dv=128
   emit gla_f16_bhtd_64x32    "$@" --decay=vector --dtype=f16 --layout=bhtd --dk=64 --dv=32
 fi

@@ -144,10 +144,15 @@ static cl::opt<int64_t>
 static cl::opt<int64_t>
     warps("warps", cl::desc("GPU warps per thread block (0: default)"),
           cl::init(0), cl::cat(cat));
+static cl::opt<int64_t>
+    stages("stages",
+           cl::desc("GPU pipeline stages, chunks in flight through cp.async "
+                    "(0: default, 1)"),
+           cl::init(0), cl::cat(cat));
 static cl::opt<std::string> aotVariants(
     "aot-variants",
     cl::desc("With --emit-aot: 'tune' also writes every legal variant "
-             "(chunk, block-v, warps) and NAME.variants.json for "
+             "(chunk, block-v, warps, stages) and NAME.variants.json for "
              "linattn-launch --tune; 'default' (default) writes one kernel"),
     cl::init("default"), cl::cat(cat));
 // Tuning and caches.
@@ -423,6 +428,7 @@ int main(int argc, char **argv) {
     gpu.chunkSize = chunkSize;
     gpu.blockV = blockV;
     gpu.warps = warps;
+    gpu.stages = stages;
     auto cacheLine = [] {
       GPUKernelCacheStats st = gpuKernelCacheStats();
       llvm::outs() << "kernel cache: " << st.compiled << " compiled, "

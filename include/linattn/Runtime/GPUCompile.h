@@ -35,6 +35,8 @@ struct GPUCompileOptions {
   /// Value columns per thread block (clamped to the value dim).
   int64_t blockV = 0;
   int64_t warps = 0;
+  /// Pipeline stages: chunks in flight through cp.async (0: default, 1).
+  int64_t stages = 0;
 };
 
 /// A compiled GPU kernel.
@@ -49,6 +51,7 @@ struct GPUKernelImage {
   int64_t chunkSize = 0;
   int64_t threads = 0;
   int64_t blockV = 0;
+  int64_t stages = 1;
   int64_t sharedBytes = 0;
 };
 
@@ -80,8 +83,9 @@ GPUCompileOptions gpuOptionsFromConfig(const TuneConfig &config,
                                        const GPUCompileOptions &base);
 
 /// The candidate family of the GPU tuner around `base` (same chip): every
-/// combination of chunk {32, 64, 128}, block_v {16, 32, 64} and warps
-/// {2, 4, 8}, `base` first. Legality is decided by compiling.
+/// combination of chunk {32, 64, 128}, block_v {16, 32, 64}, warps
+/// {2, 4, 8} and stages {1, 2}, `base` first. Legality is decided by
+/// compiling.
 std::vector<GPUCompileOptions>
 gpuTuningCandidates(const GPUCompileOptions &base);
 

@@ -15,6 +15,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -48,6 +49,9 @@ struct PTXPipelineOptions {
   int64_t chunkSize = 0;
   int64_t blockV = 0;
   int64_t warps = 0;
+  /// Chunks in flight: 1 loads each chunk when it starts; S > 1 keeps a
+  /// ring of S shared-memory buffers that cp.async fills S - 1 chunks ahead.
+  int64_t stages = 0;
 };
 
 /// linattn.attention -> gpu.module -> NVVM -> gpu.binary holding PTX
@@ -61,7 +65,7 @@ struct GpuKernelPlan {
   bool wgmma = false;
   /// The chip the PTX targets: `chip`, or sm_90a for wgmma.
   std::string targetChip;
-  int64_t chunkSize = 0, blockV = 0, warps = 0, threads = 0;
+  int64_t chunkSize = 0, blockV = 0, warps = 0, threads = 0, stages = 1;
   /// Dynamic shared memory per block, in bytes.
   int64_t sharedBytes = 0;
 };

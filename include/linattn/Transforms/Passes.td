@@ -152,6 +152,13 @@ def LinAttnToGPU : Pass<"convert-linattn-to-gpu", "::mlir::ModuleOp"> {
     64 query rows and a share of the state's key rows, P is written back to
     shared memory in bf16/f16, and decayed Kᵀ is staged for the state update.
 
+    With `stages=S` > 1, Q, K, the raw V rows (and raw vector gates) of each
+    chunk are copied with `cp.async` into a ring of S shared-memory buffers
+    S - 1 chunks ahead of use, so that global loads overlap the tensor-core
+    work of the chunks before; Vᵀ, the feature map and the gate clamp are
+    applied from the buffer when the chunk starts. Scalar gates are
+    prefetched into registers.
+
     Supported: bf16/f16 inputs, f32 accumulation and state, decays none,
     constant and scalar, elementwise feature maps, both layouts, GQA/GVA,
     varlen offsets, initial/final state (key- or value-major). Anything else
@@ -169,13 +176,17 @@ def LinAttnToGPU : Pass<"convert-linattn-to-gpu", "::mlir::ModuleOp"> {
     Option<"blockV", "block-v", "int64_t", /*default=*/"0",
            "Value columns per thread block (0: 64 for wgmma, else 32)">,
     Option<"warps", "warps", "int64_t", /*default=*/"0",
-           "Warps per thread block (0: 4)">
+           "Warps per thread block (0: 4)">,
+    Option<"stages", "stages", "int64_t", /*default=*/"0",
+           "Pipeline stages: chunks in flight (0: 1, each chunk loaded when "
+           "it starts; 2-4: cp.async fills a ring of that many shared-memory "
+           "buffers ahead of use)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",
     "::mlir::LLVM::LLVMDialect", "::mlir::NVVM::NVVMDialect",
     "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
-    "::mlir::vector::VectorDialect"
+    "::mlir::vector::VectorDialect", "::mlir::nvgpu::NVGPUDialect"
   ];
 }
 

@@ -7,7 +7,7 @@
 // CHIP: unsupported chip 'sm_75'
 func.func @negative_shared_memory(%q: tensor<1x1x?x128xbf16>, %k: tensor<1x1x?x128xbf16>,
                                   %v: tensor<1x1x?x128xbf16>) -> tensor<1x1x?x128xbf16> {
-  // expected-error @below {{needs 140288 bytes of shared memory (chunk-size 128, key dim 128, block-v 128), over the 101376 bytes sm_86 allows per block}}
+  // expected-error @below {{needs 140288 bytes of shared memory (chunk-size 128, key dim 128, block-v 128, stages 1), over the 101376 bytes sm_86 allows per block; lower chunk-size or block-v}}
   %o, %s = linattn.attention %q, %k, %v
       : tensor<1x1x?x128xbf16>, tensor<1x1x?x128xbf16>, tensor<1x1x?x128xbf16>
       -> tensor<1x1x?x128xbf16>, tensor<1x1x128x128xf32>

@@ -11,12 +11,21 @@
 // INDEX: "chip": "sm_80"
 // INDEX: "spec_key": "scalar fm=identity bhtd bf16 gate=f32 dk=32 dv=32"
 // INDEX: "default": 0
-// INDEX: {"manifest": "k.json", "params": {"block_v": 32, "chunk": 64, "warps": 4}}
-// INDEX: {"manifest": "k.block_v16.chunk32.warps2.json", "params": {"block_v": 16, "chunk": 32, "warps": 2}}
-// RUN: FileCheck %s --check-prefix=VARIANT < %t/a/k.block_v16.chunk32.warps2.json
-// VARIANT-DAG: "ptx": "k.block_v16.chunk32.warps2.ptx"
+// INDEX: {"manifest": "k.json", "params": {"block_v": 32, "chunk": 64, "stages": 1, "warps": 4}}
+// INDEX: {"manifest": "k.block_v16.chunk32.stages1.warps2.json", "params": {"block_v": 16, "chunk": 32, "stages": 1, "warps": 2}}
+// INDEX: {"manifest": "k.block_v16.chunk32.stages2.warps2.json", "params": {"block_v": 16, "chunk": 32, "stages": 2, "warps": 2}}
+// RUN: FileCheck %s --check-prefix=VARIANT < %t/a/k.block_v16.chunk32.stages1.warps2.json
+// VARIANT-DAG: "ptx": "k.block_v16.chunk32.stages1.warps2.ptx"
 // VARIANT-DAG: "chunk_size": 32
 // VARIANT-DAG: "threads": 64
+// VARIANT-DAG: "stages": 1
+// A two-stage variant prefetches with cp.async.
+// RUN: FileCheck %s --check-prefix=STAGES < %t/a/k.block_v16.chunk32.stages2.warps2.json
+// STAGES: "stages": 2
+// RUN: FileCheck %s --check-prefix=STAGES-PTX < %t/a/k.block_v16.chunk32.stages2.warps2.ptx
+// STAGES-PTX: cp.async.cg.shared.global
+// STAGES-PTX: cp.async.commit_group
+// STAGES-PTX: cp.async.wait_group 1
 
 // A second process: nothing compiled, identical files.
 // RUN: env LINATTN_CACHE_DIR=%t/c LINATTN_KERNEL_CACHE=disk linattn-run --emit-aot=%t/b --aot-variants=tune --name=k --chip=sm_80 --decay=scalar --dtype=bf16 --dk=32 --dv=32 | FileCheck %s --check-prefix=WARM

@@ -1,11 +1,12 @@
 // REQUIRES: ptxas
 // Every generated GPU kernel variant, for every supported chip (sm_90 with
-// the wgmma kernel, one and two warpgroups, and with mma.sync), assembles
-// with the CUDA toolkit's ptxas without register spills.
+// the wgmma kernel, one and two warpgroups, and with mma.sync; sm_80 and
+// sm_90 also with 2 and 3 cp.async pipeline stages), assembles with the
+// CUDA toolkit's ptxas without register spills.
 // RUN: rm -rf %t && %S/../../GPU/check-ptx.sh %t linattn-run %ptxas | FileCheck %s
 // CHECK-NOT: FAIL
 // CHECK-NOT: SPILL
-// CHECK: 59 kernels assembled (12 with wgmma)
+// CHECK: 92 kernels assembled (28 with wgmma)
 
 // The manifest describes the kernel for the launchers (docs/gpu-kernel-abi.md).
 // RUN: linattn-run --emit-aot=%t/m --name=k --chip=sm_90 --decay=scalar --dtype=bf16 --layout=bthd --dk=128 --dv=128 | FileCheck %s --check-prefix=EMIT
@@ -18,6 +19,7 @@
 // JSON-DAG: "shared_bytes": 82696
 // JSON-DAG: "chip": "sm_90a"
 // JSON-DAG: "mma": "wgmma"
+// JSON-DAG: "stages": 1
 // JSON-DAG: "block_v": 64
 
 // mma=sync keeps the portable kernel on sm_90.
