@@ -388,8 +388,11 @@ private:
   void stageInputs(Value tok0, Value rows, Value vCol0);
   /// Loads the raw log-gate of each row into graw (0 past the end).
   void stageGates(Value tok0, Value rows);
-  /// This thread's row's clamped log-gate (0 at or past `rows`).
-  Value gateValue(Value tok0, Value rows);
+  /// This thread's row's raw scalar gate (gate type; 0 at or past `rows`).
+  Value rawGate(Value tok0, Value rows);
+  /// The f32 log-gate of this thread's row from its raw gate (ignored for
+  /// constant decays): clamped, and 0 at or past `rows`.
+  Value finishGate(Value raw, Value rows);
   /// Stores one staged 8-element row piece: Q/K (feature-mapped), Vᵀ
   /// (transposed), raw vector gates (clamped, as f32).
   void putQK(Value tile, Value row, Value col, Value vec, bool isQuery);
@@ -678,27 +681,39 @@ void KernelEmitter::stageInputs(Value tok0, Value rows, Value vCol0) {
             [&](Value row, Value col, Value vec) { putVT(row, col, vec); });
 }
 
-Value KernelEmitter::gateValue(Value tok0, Value rows) {
+Value KernelEmitter::rawGate(Value tok0, Value rows) {
   return ifElse(
-      ult(tid, rows), f32,
+      ult(tid, rows), cfg.gateElt,
       [&] {
-        if (cfg.decay == DecayKind::Constant)
-          return logLambda;
         Value tok = add(tok0, tid);
         Value off = cfg.layout == Layout::BTHD
                         ? add(mul(add(mul(batch, seqLen), tok), heads), head)
                         : add(mul(add(mul(batch, heads), head), seqLen), tok);
-        Value x = toF32(load(gate, off));
-        if (cfg.clampMin)
-          x = arith::MaximumFOp::create(b, loc, x, f(*cfg.clampMin));
-        return Value(arith::MaximumFOp::create(b, loc, x, f(kMinLogGate)));
+        return load(gate, off);
       },
-      [&] { return f(0.0); });
+      [&] {
+        return Value(arith::ConstantOp::create(
+            b, loc, cfg.gateElt, b.getFloatAttr(cfg.gateElt, 0.0)));
+      });
+}
+
+Value KernelEmitter::finishGate(Value raw, Value rows) {
+  Value x = logLambda;
+  if (cfg.decay != DecayKind::Constant) {
+    x = toF32(raw);
+    if (cfg.clampMin)
+      x = arith::MaximumFOp::create(b, loc, x, f(*cfg.clampMin));
+    x = arith::MaximumFOp::create(b, loc, x, f(kMinLogGate));
+  }
+  return select(ult(tid, rows), x, f(0.0));
 }
 
 void KernelEmitter::stageGates(Value tok0, Value rows) {
-  ifThen(ult(tid, idx(cfg.chunk)),
-         [&] { store(gateValue(tok0, rows), graw, tid); });
+  ifThen(ult(tid, idx(cfg.chunk)), [&] {
+    Value raw =
+        cfg.decay == DecayKind::Constant ? Value() : rawGate(tok0, rows);
+    store(finishGate(raw, rows), graw, tid);
+  });
 }
 
 void KernelEmitter::beginChunk(Value c0, Value tok0, Value rows) {
@@ -750,7 +765,9 @@ void KernelEmitter::beginChunk(Value c0, Value tok0, Value rows) {
       putGate8(row, col, vecOf(graw8, row, col, cfg.gateElt));
     });
   } else if (cfg.gateFifo()) {
-    Value mine = fifo.front();
+    // Converted and clamped only now, a chunk or more after its load was
+    // issued, so that the load's latency is not waited for at issue.
+    Value mine = finishGate(fifo.front(), rows);
     fifo.erase(fifo.begin());
     ifThen(ult(tid, idx(cfg.chunk)), [&] { store(mine, graw, tid); });
   } else if (cfg.hasGates()) {
@@ -837,7 +854,7 @@ void KernelEmitter::issueChunk(Value c0) {
     copyRowsAsync(gate, tok0, rows, head, heads, Dk, idx(0), Dk, cfg.gateElt,
                   graw8, rowMajor);
   if (cfg.gateFifo())
-    fifo.push_back(gateValue(tok0, rows));
+    fifo.push_back(rawGate(tok0, rows));
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
 }
 
