@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <string>
 
 namespace linattn::reference {
 
@@ -104,6 +105,37 @@ Inputs randomInputs(DecayKind kind, const RandomDims &d, uint64_t seed,
     in.initialNormalizer = z;
   }
   return in;
+}
+
+std::string parseRandomDims(const std::string &text, RandomDims &d) {
+  std::string error =
+      "--random expects B,H,T or B,Hq,Hk,Hv,T, got '" + text + "'";
+  std::vector<int64_t> v;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t end = text.find(',', pos);
+    if (end == std::string::npos)
+      end = text.size();
+    std::string item = text.substr(pos, end - pos);
+    size_t first = item.find_first_not_of(" \t");
+    size_t last = item.find_last_not_of(" \t");
+    if (first == std::string::npos)
+      return error;
+    item = item.substr(first, last - first + 1);
+    if (item.find_first_not_of("0123456789") != std::string::npos ||
+        item.size() > 18)
+      return error;
+    v.push_back(std::stoll(item));
+    pos = end + 1;
+  }
+  if (v.size() != 3 && v.size() != 5)
+    return error;
+  d.batch = v[0];
+  d.hq = v[1];
+  d.hk = v.size() == 5 ? v[2] : v[1];
+  d.hv = v.size() == 5 ? v[3] : v[1];
+  d.seqLen = v.back();
+  return "";
 }
 
 } // namespace linattn::reference

@@ -272,16 +272,9 @@ std::string loadInputs(const Options &o, const Manifest &m, Problem &p) {
 
 std::string randomInputs(const Options &o, const Manifest &m, Problem &p) {
   const KernelSpec &s = m.spec;
-  std::vector<int64_t> d;
-  if (!parseList(o.random, d) || (d.size() != 3 && d.size() != 5) ||
-      std::any_of(d.begin(), d.end(), [](int64_t x) { return x < 0; }))
-    return "--random expects B,H,T or B,Hq,Hk,Hv,T, got '" + o.random + "'";
   ref::RandomDims rd;
-  rd.batch = d[0];
-  rd.hq = d[1];
-  rd.hk = d.size() == 5 ? d[2] : d[1];
-  rd.hv = d.size() == 5 ? d[3] : d[1];
-  rd.seqLen = d.back();
+  if (std::string e = ref::parseRandomDims(o.random, rd); !e.empty())
+    return e;
   rd.dk = s.keyDim;
   rd.dv = s.valueDim;
   ref::RandomOptions ro;

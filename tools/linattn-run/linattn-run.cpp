@@ -522,24 +522,9 @@ int main(int argc, char **argv) {
     in[name] = std::move(s);
   }
   if (!randomDims.empty()) {
-    std::vector<int64_t> d;
-    llvm::SmallVector<llvm::StringRef> parts;
-    llvm::StringRef(randomDims).split(parts, ',');
-    for (llvm::StringRef p : parts) {
-      int64_t x;
-      if (p.trim().getAsInteger(10, x) || x < 0)
-        return fail("--random expects B,H,T or B,Hq,Hk,Hv,T, got '" +
-                    randomDims + "'");
-      d.push_back(x);
-    }
-    if (d.size() != 3 && d.size() != 5)
-      return fail("--random expects B,H,T or B,Hq,Hk,Hv,T");
     ref::RandomDims rd;
-    rd.batch = d[0];
-    rd.hq = d[1];
-    rd.hk = d.size() == 5 ? d[2] : d[1];
-    rd.hv = d.size() == 5 ? d[3] : d[1];
-    rd.seqLen = d.back();
+    if (std::string e = ref::parseRandomDims(randomDims, rd); !e.empty())
+      return fail(e);
     rd.dk = spec.keyDim;
     rd.dv = spec.valueDim;
     ref::RandomOptions ro;

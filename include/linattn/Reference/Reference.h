@@ -251,6 +251,11 @@ struct RandomDims {
   int64_t dv = 3;
 };
 
+/// Parses the tools' `--random` value, "B,H,T" or "B,Hq,Hk,Hv,T"
+/// (non-negative integers), into the batch, head counts and sequence length
+/// of `d` (the widths are left alone). Returns "" or the error message.
+std::string parseRandomDims(const std::string &text, RandomDims &d);
+
 /// Options for randomInputs().
 struct RandomOptions {
   /// Random initial state (and normalizer when `normalizer` is set).

@@ -69,3 +69,27 @@ TEST(Tensor, SwapDims) {
   EXPECT_EQ(z.at({3, 1, 1}), 113.0);
   EXPECT_EQ(swapDims(y, 1, 2).data, x.data);
 }
+
+TEST(RandomDims, ParsesTheToolsRandomFlag) {
+  RandomDims d;
+  d.dk = 7;
+  ASSERT_EQ(parseRandomDims("4,16,4096", d), "");
+  EXPECT_EQ(d.batch, 4);
+  EXPECT_EQ(d.hq, 16);
+  EXPECT_EQ(d.hk, 16);
+  EXPECT_EQ(d.hv, 16);
+  EXPECT_EQ(d.seqLen, 4096);
+  EXPECT_EQ(d.dk, 7); // widths untouched
+  ASSERT_EQ(parseRandomDims("2, 8,2 ,4,100", d), "");
+  EXPECT_EQ(d.batch, 2);
+  EXPECT_EQ(d.hq, 8);
+  EXPECT_EQ(d.hk, 2);
+  EXPECT_EQ(d.hv, 4);
+  EXPECT_EQ(d.seqLen, 100);
+  for (const char *bad : {"", "4,16", "1,2,3,4", "1,-2,3", "1,,3", "a,b,c",
+                          "1,2,3,4,5,6", "1,2,99999999999999999999"})
+    EXPECT_EQ(parseRandomDims(bad, d),
+              std::string("--random expects B,H,T or B,Hq,Hk,Hv,T, got '") +
+                  bad + "'")
+        << bad;
+}
