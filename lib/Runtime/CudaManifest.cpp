@@ -225,6 +225,9 @@ std::string parseSpec(const Value &root, KernelSpec &s) {
            "false";
   if (!std::isfinite(s.scale))
     return "manifest: spec.scale must be finite";
+  if (s.normalized && !(s.eps > 0.0 && std::isfinite(s.eps)))
+    return "manifest: spec.eps must be a finite positive number for the "
+           "normalized form";
   return "";
 }
 
@@ -524,6 +527,20 @@ std::string cuda::validateArgs(const Manifest &m, const LaunchArgs &a,
     c.expect("initial_state", *a.initialState, st, stWhy);
   if (a.finalState && c.basic("final_state", *a.finalState, 4))
     c.expect("final_state", *a.finalState, st, stWhy);
+
+  // Normalizers.
+  for (auto [name, z] :
+       {std::pair<const char *, const std::optional<DeviceTensor> *>{
+            "initial_normalizer", &a.initialNormalizer},
+        {"final_normalizer", &a.finalNormalizer}}) {
+    if (!*z || !c.err.empty())
+      continue;
+    if (!s.normalized)
+      c.err = std::string(name) +
+              ": only normalized kernels (spec.normalized) take a normalizer";
+    else if (c.basic(name, **z, 3))
+      c.expect(name, **z, {N, H, s.keyDim}, "[N, H, Dk] f32");
+  }
   if (!c.err.empty())
     return c.err;
   out = p;
@@ -579,15 +596,17 @@ PackedParams::PackedParams() {
 
 PackedParams::PackedParams(const PackedParams &other) : PackedParams() {
   std::copy(std::begin(other.slots), std::end(other.slots), slots);
+  size = other.size;
 }
 
 PackedParams &PackedParams::operator=(const PackedParams &other) {
   std::copy(std::begin(other.slots), std::end(other.slots), slots);
+  size = other.size;
   return *this;
 }
 
 void cuda::packParams(const LaunchArgs &a, const Problem &p, PackedParams &out,
-                      const DeviceTensor *gate) {
+                      const DeviceTensor *gate, bool normalized) {
   int i = 0;
   // memref<?xT> expanded by the NVVM lowering: allocated, aligned, offset,
   // size, stride.
@@ -616,4 +635,12 @@ void cuda::packParams(const LaunchArgs &a, const Problem &p, PackedParams &out,
         int64_t(a.initialState.has_value()), int64_t(a.finalState.has_value()),
         int64_t(a.offsets.has_value())})
     out.slots[i++] = static_cast<uint64_t>(s);
+  out.size = PackedParams::NumBaseSlots;
+  if (!normalized)
+    return;
+  tensor(opt(a.initialNormalizer));
+  tensor(opt(a.finalNormalizer));
+  out.slots[i++] = a.initialNormalizer.has_value();
+  out.slots[i++] = a.finalNormalizer.has_value();
+  out.size = PackedParams::NumSlots;
 }

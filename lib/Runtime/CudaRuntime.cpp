@@ -458,7 +458,7 @@ static std::string prepare(ModuleImpl &m, const LaunchArgs &args,
     constGate.ptr = m.constGate;
     constGate.shape = {p.heads};
   }
-  packParams(args, p, params, useConst ? &constGate : nullptr);
+  packParams(args, p, params, useConst ? &constGate : nullptr, s.normalized);
   return "";
 }
 
@@ -630,9 +630,19 @@ void linattnRtModuleUnload(LinattnRtModule *module) { delete module; }
 
 int linattnRtLaunch(LinattnRtModule *module, const LinattnRtArgs *a, char *err,
                     size_t errSize) {
+  return linattnRtLaunchNormalized(module, a, nullptr, nullptr, err, errSize);
+}
+
+int linattnRtLaunchNormalized(LinattnRtModule *module, const LinattnRtArgs *a,
+                              const LinattnRtTensor *initialNormalizer,
+                              const LinattnRtTensor *finalNormalizer, char *err,
+                              size_t errSize) {
   LaunchArgs args;
   auto req = [](const LinattnRtTensor &t) {
     return fromC(t).value_or(DeviceTensor());
+  };
+  auto opt = [](const LinattnRtTensor *t) {
+    return t ? fromC(*t) : std::nullopt;
   };
   args.q = req(a->q);
   args.k = req(a->k);
@@ -642,6 +652,8 @@ int linattnRtLaunch(LinattnRtModule *module, const LinattnRtArgs *a, char *err,
   args.o = req(a->o);
   args.finalState = fromC(a->finalState);
   args.offsets = fromC(a->offsets);
+  args.initialNormalizer = opt(initialNormalizer);
+  args.finalNormalizer = opt(finalNormalizer);
   std::string e = module->module->launch(args);
   if (e.empty())
     e = module->device->synchronize();

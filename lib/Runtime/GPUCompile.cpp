@@ -79,6 +79,7 @@ static std::string manifestJSON(const AttentionSpec &s,
       {"causal", s.causal},
       {"exclusive", s.exclusive},
       {"normalized", s.normalized},
+      {"eps", s.eps},
       {"state_value_major", s.stateValueMajor},
       {"schedule", s.schedule ? llvm::json::Value(scheduleName(*s.schedule))
                               : llvm::json::Value(nullptr)},
@@ -123,9 +124,13 @@ pipelineOptions(const GPUCompileOptions &options) {
 static std::string planKernel(const AttentionSpec &spec,
                               const GPUCompileOptions &options,
                               mlir::linattn::GpuKernelPlan &plan) {
+  mlir::linattn::GpuKernelForm form;
+  form.vectorGates = spec.decay == DecayKind::Vector;
+  form.causal = spec.causal;
+  form.normalized = spec.normalized;
   return mlir::linattn::planGpuKernel(pipelineOptions(options), spec.keyDim,
                                       spec.valueDim, dtypeSize(spec.dtype),
-                                      spec.decay == DecayKind::Vector, plan);
+                                      form, plan);
 }
 
 static void applyPlan(const mlir::linattn::GpuKernelPlan &plan,

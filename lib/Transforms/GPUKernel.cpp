@@ -78,10 +78,37 @@ static int64_t wgmmaSharedBytes(int64_t dk, int64_t chunk, int64_t blockV,
   return stages * slot + elems * elementBytes + 3 * 4 * chunk + 8;
 }
 
+/// Shared-memory bytes of the normalizer z (mma.sync): two fp32 copies of
+/// the Dk-vector, the one read by a chunk and the one it writes.
+static int64_t normalizerSharedBytes(int64_t dk) { return 2 * 4 * dk; }
+
+/// What of `form` the wgmma kernel does not support, or null.
+static const char *wgmmaLacks(const GpuKernelForm &form) {
+  if (form.vectorGates)
+    return "vector gates";
+  if (!form.causal)
+    return "non-causal attention";
+  if (form.normalized)
+    return "the normalized form";
+  return nullptr;
+}
+
 std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
                                          int64_t dk, int64_t dv,
                                          int64_t elementBytes, bool vectorGates,
                                          GpuKernelPlan &plan) {
+  GpuKernelForm form;
+  form.vectorGates = vectorGates;
+  return planGpuKernel(options, dk, dv, elementBytes, form, plan);
+}
+
+std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
+                                         int64_t dk, int64_t dv,
+                                         int64_t elementBytes,
+                                         const GpuKernelForm &form,
+                                         GpuKernelPlan &plan) {
+  bool vectorGates = form.vectorGates;
+  const char *syncOnly = wgmmaLacks(form);
   std::string msg;
   llvm::raw_string_ostream os(msg);
   StringRef chip = options.chip;
@@ -105,8 +132,8 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
     os << "mma=wgmma needs sm_90 or sm_90a, not " << chip;
     return msg;
   }
-  if (mma == "wgmma" && vectorGates) {
-    os << "mma=wgmma does not support vector gates yet; use mma=sync";
+  if (mma == "wgmma" && syncOnly) {
+    os << "mma=wgmma does not support " << syncOnly << " yet; use mma=sync";
     return msg;
   }
   int64_t warps = options.warps ? options.warps : 4;
@@ -118,8 +145,8 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
     return warps % 4 == 0 && groups > 0 && chunk == 64 * groups &&
            dk % 64 == 0 && (dk / 64) % groups == 0;
   };
-  plan.wgmma = mma == "wgmma" ||
-               (mma == "auto" && hopper && !vectorGates && wgmmaFits());
+  plan.wgmma =
+      mma == "wgmma" || (mma == "auto" && hopper && !syncOnly && wgmmaFits());
   plan.targetChip = plan.wgmma ? "sm_90a" : chip.str();
   plan.warps = warps;
   plan.threads = 32 * warps;
@@ -174,6 +201,8 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
     }
     plan.sharedBytes =
         syncSharedBytes(dk, C, BV, elementBytes, vectorGates, plan.stages);
+    if (form.normalized)
+      plan.sharedBytes += normalizerSharedBytes(dk);
   }
   if (plan.sharedBytes > limit) {
     os << "needs " << plan.sharedBytes << " bytes of shared memory (chunk-size "
@@ -213,6 +242,11 @@ struct GpuConfig {
   bool wgmma = false;
   /// Chunks in flight (cp.async ring slots); 1: no prefetch.
   int64_t stages = 1;
+  /// The read (MATH.md 2, Reference.h): causal = false reads S_T for every
+  /// token (a second pass over the chunks); exclusive reads before the
+  /// token's own write (mask s < t); normalized divides by q·z + eps.
+  bool causal = true, exclusive = false, normalized = false;
+  double eps = 1e-10;
   Type elt, gateElt;
   NVVM::MMATypes mmaType = NVVM::MMATypes::bf16;
 
@@ -444,6 +478,40 @@ private:
   /// Stores this thread's output accumulators of rows t0, t1 (< rows).
   void storeOutputs(ArrayRef<Frag> out, Value tok0, Value t0, Value t1,
                     Value rows);
+
+  //===--- Exclusive, non-causal and normalized forms -------------------===//
+  /// Whether P[t][s] is kept: s <= t, or s < t for the exclusive read.
+  Value keep(Value s, Value t) { return cfg.exclusive ? ult(s, t) : ule(s, t); }
+  /// The sum of x over the 4 lanes of this thread's quad (the lanes that
+  /// hold one accumulator row).
+  Value quadSum(Value x);
+  /// Row of the normalizer buffer zs a chunk starting at c0 reads (the other
+  /// row receives the updated z).
+  Value zRead(Value c0);
+  /// Row of zs holding z after all chunks of the sequence.
+  Value zFinal();
+  /// Calls body(d) for the key features d this thread owns in the scalar
+  /// normalizer code (the same threads in every loop, so no barrier is
+  /// needed between a thread's own writes and reads of zs[·][d]).
+  void forOwnFeatures(function_ref<void(Value)> body);
+  /// zs[0] from the initial normalizer or zero.
+  void initNormalizer();
+  /// The final normalizer, written by the blocks of value tile 0.
+  void storeNormalizer();
+  /// z ← decay(d) z + Σ_{s < rows} key(s, d) into the row a chunk writes;
+  /// decay may be null (no decay).
+  void updateNormalizer(Value c0, Value rows, function_ref<Value(Value)> decay,
+                        function_ref<Value(Value, Value)> key);
+  /// qz[half] += Σ q[t][c] z[c] over this thread's A-fragment columns of
+  /// rows t0 (half 0) and t1 (half 1): c = col0 + {0, 1, 8, 9}, col0 =
+  /// 16 kk + 2q, so the quad covers the 16 columns of key block kk.
+  void accumulateQZ(Value zRow, Value t0, Value t1, Value col0, Value qz[2]);
+  /// Per-thread sums of the (masked, decayed) P elements of rows t0, t1.
+  void rowSums(ArrayRef<Frag> p, Value sums[2]);
+  /// out[·][rows t0, t1] /= (den + eps), den given per row.
+  void divideOutputs(SmallVector<Frag> &out, Value den[2]);
+  /// Non-causal second pass: o_t = q_t S_T (/ (q_t · z_T + eps)) per chunk.
+  void emitNonCausalOutputs(ArrayRef<Value> state);
   /// One chunk with wgmma.
   void emitChunkWgmma(Value c0, SmallVector<Value> &state);
   /// Key row d and value column (within the block's tile) of state value i
@@ -492,6 +560,9 @@ private:
   // [C][Dk], and the slot's descriptor offset (>> 4) for wgmma.
   Value dyn, vraw, graw8, slotDesc;
   int64_t ringOff = 0, slotBytes = 0, slotKOff = 0, slotVOff = 0, slotGOff = 0;
+  // Normalized form: initial/final normalizer and their flags; zs is the
+  // fp32 [2][Dk] shared normalizer (read row and write row swap per chunk).
+  Value z0, z1, hasZ0, hasZ1, zs;
   int64_t qsOff = 0, ksOff = 0, vtOff = 0, stOff = 0, psOff = 0, kdOff = 0;
   Value descSlot; // shared i64 holding (shared address >> 4) of the buffer
   Value descBase; // its value, loaded once per chunk
@@ -920,6 +991,185 @@ void KernelEmitter::storeOutputs(ArrayRef<Frag> out, Value tok0, Value t0,
   }
 }
 
+//===----------------------------------------------------------------------===//
+// Exclusive, non-causal and normalized forms (mma.sync)
+//===----------------------------------------------------------------------===//
+//
+// The normalized form (MATH.md 2.5, 6.4) divides each output row by
+// den_t + eps with den_t = Σ_s P̃[t][s] + q̃_t · z, where P̃ is the masked,
+// decayed score row (the same P that multiplies V), q̃_t = q_t ⊙ exp(b_t)
+// is the query that reads the state, and z (Dk fp32 values in shared
+// memory) decays like S: z ← exp(b_C) ⊙ z + Σ_s exp(b_C - b_s) ⊙ k_s. Each
+// lane sums its own P columns and A-fragment columns of q̃ ⊙ z, and the
+// quad that shares the row adds them up with two xor shuffles.
+
+Value KernelEmitter::quadSum(Value x) {
+  for (int32_t lanes : {1, 2})
+    x = fadd(x,
+             gpu::ShuffleOp::create(b, loc, x, lanes, 32, gpu::ShuffleMode::XOR)
+                 .getShuffleResult());
+  return x;
+}
+
+Value KernelEmitter::zRead(Value c0) {
+  Value chunk = arith::DivUIOp::create(b, loc, c0, idx(cfg.chunk));
+  return arith::RemUIOp::create(b, loc, chunk, idx(2));
+}
+
+Value KernelEmitter::zFinal() {
+  // Chunk n reads row n % 2 and writes row (n + 1) % 2: after all
+  // ceil(len / C) chunks (none: row 0, the initial normalizer).
+  Value chunks =
+      arith::DivUIOp::create(b, loc, add(len, cfg.chunk - 1), idx(cfg.chunk));
+  return arith::RemUIOp::create(b, loc, chunks, idx(2));
+}
+
+void KernelEmitter::forOwnFeatures(function_ref<void(Value)> body) {
+  int64_t n = cfg.threads();
+  loop((cfg.dk + n - 1) / n, [&](Value it) {
+    Value d = add(mul(it, n), tid);
+    if (cfg.dk % n == 0)
+      body(d);
+    else
+      ifThen(ult(d, idx(cfg.dk)), [&] { body(d); });
+  });
+}
+
+void KernelEmitter::initNormalizer() {
+  Value base = mul(add(mul(seq, heads), head), cfg.dk);
+  forOwnFeatures([&](Value d) {
+    Value z = ifElse(
+        hasZ0, f32, [&] { return load(z0, add(base, d)); },
+        [&] { return f(0.0); });
+    store(z, zs, {idx(0), d});
+  });
+}
+
+void KernelEmitter::storeNormalizer() {
+  // Every value tile computes the same z; tile 0 writes it.
+  Value tile0 =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, vTile, idx(0));
+  ifThen(arith::AndIOp::create(b, loc, hasZ1, tile0), [&] {
+    Value base = mul(add(mul(seq, heads), head), cfg.dk);
+    Value row = zFinal();
+    forOwnFeatures([&](Value d) {
+      store(load(zs, {row, d}), z1, add(base, d));
+    });
+  });
+}
+
+void KernelEmitter::updateNormalizer(Value c0, Value rows,
+                                     function_ref<Value(Value)> decay,
+                                     function_ref<Value(Value, Value)> key) {
+  Value from = zRead(c0);
+  Value to = arith::SubIOp::create(b, loc, idx(1), from);
+  forOwnFeatures([&](Value d) {
+    // Only rows < rows: padded keys are not zero under elu_plus_one.
+    auto sum =
+        scf::ForOp::create(b, loc, idx(0), rows, idx(1), ValueRange{f(0.0)});
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(sum.getBody());
+      Value acc =
+          fadd(sum.getRegionIterArgs()[0], key(sum.getInductionVar(), d));
+      scf::YieldOp::create(b, loc, acc);
+    }
+    Value z = load(zs, {from, d});
+    if (Value fac = decay ? decay(d) : Value())
+      z = fmul(z, fac);
+    store(fadd(z, sum.getResult(0)), zs, {to, d});
+  });
+}
+
+void KernelEmitter::accumulateQZ(Value zRow, Value t0, Value t1, Value col0,
+                                 Value qz[2]) {
+  auto v2 = VectorType::get({2}, f32);
+  for (int64_t off : {0, 8}) {
+    Value c = add(col0, off);
+    auto zv = vector::LoadOp::create(b, loc, v2, zs, ValueRange{zRow, c});
+    zv.setAlignment(8);
+    for (int64_t half = 0; half < 2; ++half) {
+      // The pair the A fragment holds (the same shared-memory load).
+      auto qv = vector::LoadOp::create(b, loc, VectorType::get({2}, cfg.elt),
+                                       qs, ValueRange{half ? t1 : t0, c});
+      qv.setAlignment(4);
+      Value qf = arith::ExtFOp::create(b, loc, v2, qv.getResult());
+      for (int64_t i = 0; i < 2; ++i)
+        qz[half] = fadd(
+            qz[half],
+            fmul(vector::ExtractOp::create(b, loc, qf, ArrayRef<int64_t>{i}),
+                 vector::ExtractOp::create(b, loc, zv.getResult(),
+                                           ArrayRef<int64_t>{i})));
+    }
+  }
+}
+
+void KernelEmitter::rowSums(ArrayRef<Frag> p, Value sums[2]) {
+  sums[0] = sums[1] = f(0.0);
+  for (const Frag &fr : p)
+    for (int64_t e = 0; e < 4; ++e)
+      sums[e / 2] = fadd(sums[e / 2], fr[e]);
+}
+
+void KernelEmitter::divideOutputs(SmallVector<Frag> &out, Value den[2]) {
+  Value inv[2];
+  for (int64_t half = 0; half < 2; ++half)
+    inv[half] =
+        arith::DivFOp::create(b, loc, f(1.0), fadd(den[half], f(cfg.eps)));
+  for (Frag &fr : out)
+    for (int64_t e = 0; e < 4; ++e)
+      fr[e] = fmul(fr[e], inv[e / 2]);
+}
+
+void KernelEmitter::emitNonCausalOutputs(ArrayRef<Value> state) {
+  // Pass 2 (pass 1 is the chunk loop without outputs): every query reads
+  // S_T (and z_T), which is constant, so Sᵀ is staged once.
+  int64_t C = cfg.chunk, W = cfg.warps, BV = cfg.blockV;
+  gpu::BarrierOp::create(b, loc); // pass 1's last reads of st are done
+  for (int64_t i = 0; i < cfg.stateValues(); ++i) {
+    auto [d, col] = stateCoord(i);
+    store(toElt(state[i]), st, {col, d});
+  }
+  Value zRow = cfg.normalized ? zFinal() : Value();
+  // Pass 2 loads Q synchronously; with a cp.async ring, into slot 0 (pass 1
+  // has no copies left in flight: those past the end only store zeros).
+  if (cfg.stages > 1)
+    useSlot(idx(0));
+  auto forOp = scf::ForOp::create(b, loc, idx(0), len, idx(C));
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(forOp.getBody()->getTerminator());
+  Value c0 = forOp.getInductionVar();
+  Value rows = arith::MinSIOp::create(b, loc, idx(C),
+                                      arith::SubIOp::create(b, loc, len, c0));
+  Value tok0 = add(start, c0);
+  stageRows(q, batch, tok0, rows, headQ, headsQ, cfg.dk, idx(0), cfg.dk,
+            [&](Value row, Value col, Value vec) {
+              putQK(qs, row, col, vec, /*isQuery=*/true);
+            });
+  gpu::BarrierOp::create(b, loc);
+  Value twoQ = mul(qd, 2);
+  for (int64_t mq = 0; mq < C / 16 / W; ++mq) {
+    Value row0 = add(mul(warp, C / W), 16 * mq);
+    Value t0 = add(row0, g), t1 = add(t0, 8);
+    SmallVector<Frag> out(BV / 8, zeroFrag());
+    Value qz[2] = {f(0.0), f(0.0)};
+    for (int64_t kk = 0; kk < cfg.dk / 16; ++kk) {
+      Value col0 = add(twoQ, 16 * kk);
+      SmallVector<Value> a = fragA(qs, t0, col0);
+      for (int64_t nv = 0; nv < BV / 8; ++nv)
+        out[nv] = mma(a, fragB(st, add(g, 8 * nv), col0), out[nv]);
+      if (cfg.normalized)
+        accumulateQZ(zRow, t0, t1, col0, qz);
+    }
+    if (cfg.normalized) {
+      Value den[2] = {quadSum(qz[0]), quadSum(qz[1])};
+      divideOutputs(out, den);
+    }
+    storeOutputs(out, tok0, t0, t1, rows);
+  }
+  gpu::BarrierOp::create(b, loc);
+}
+
 void KernelEmitter::emitChunkVector(Value c0, SmallVector<Value> &flatState) {
   int64_t C = cfg.chunk, W = cfg.warps, BV = cfg.blockV, Dk = cfg.dk;
   int64_t ntw = BV / W / 8;
@@ -967,6 +1217,7 @@ void KernelEmitter::emitChunkVector(Value c0, SmallVector<Value> &flatState) {
   // and B = K̃_j; the diagonal block exactly, element by element; the
   // inter-chunk part with A = q ⊙ exp(b_t).
   Value twoQ = mul(qd, 2);
+  Value zRow = cfg.normalized ? zRead(c0) : Value();
   for (int64_t mq = 0; mq < C / 16 / W; ++mq) {
     Value row0 = add(mul(warp, C / W), 16 * mq);
     Value blk = arith::DivUIOp::create(b, loc, row0, idx(16));
@@ -976,6 +1227,7 @@ void KernelEmitter::emitChunkVector(Value c0, SmallVector<Value> &flatState) {
         b, loc, arith::SubIOp::create(b, loc, row0, idx(1)), idx(0));
     Value t0 = add(row0, g), t1 = add(t0, 8);
     SmallVector<Frag> p(C / 8, zeroFrag()), out(BV / 8, zeroFrag());
+    Value qz[2] = {f(0.0), f(0.0)}; // normalized: (q ⊙ exp(b_t)) · z
     for (int64_t kk = 0; kk < Dk / 16; ++kk) {
       // This thread's A elements: rows {t0, t1} x cols 16 kk + {2q, 2q+1,
       // 2q+8, 2q+9}, in fragment order.
@@ -992,6 +1244,8 @@ void KernelEmitter::emitChunkVector(Value c0, SmallVector<Value> &flatState) {
         Value bt = load(gb, {t, d});
         qt[e] = fmul(q8[e], exp(fsub(bt, load(gb, {ref, d}))));
         qs8[e] = fmul(q8[e], exp(bt));
+        if (cfg.normalized)
+          qz[reg % 2] = fadd(qz[reg % 2], fmul(qs8[e], load(zs, {zRow, d})));
       }
       auto packA = [&](function_ref<Value(int64_t)> x) {
         return SmallVector<Value>{pack(x(0), x(1)), pack(x(2), x(3)),
@@ -1063,9 +1317,17 @@ void KernelEmitter::emitChunkVector(Value c0, SmallVector<Value> &flatState) {
       Value s0 = add(twoQ, 8 * ns), s1 = add(s0, 1);
       for (int64_t e = 0; e < 4; ++e)
         p[ns][e] =
-            select(ule((e & 1) ? s1 : s0, e < 2 ? t0 : t1), p[ns][e], f(0.0));
+            select(keep((e & 1) ? s1 : s0, e < 2 ? t0 : t1), p[ns][e], f(0.0));
+    }
+    Value den[2];
+    if (cfg.normalized) {
+      rowSums(p, den);
+      for (int64_t half = 0; half < 2; ++half)
+        den[half] = quadSum(fadd(den[half], qz[half]));
     }
     accumulatePV(p, out);
+    if (cfg.normalized)
+      divideOutputs(out, den);
     storeOutputs(out, tok0, t0, t1, rows);
   }
 
@@ -1088,6 +1350,17 @@ void KernelEmitter::emitChunkVector(Value c0, SmallVector<Value> &flatState) {
         Value x = toF32(load(kr, {s, d}));
         return fmul(x, exp(fsub(load(gb, {last, d}), load(gb, {s, d}))));
       });
+  // z[d] ← exp(b_C[d]) z[d] + Σ_s k_s[d] exp(b_C[d] - b_s[d]).
+  if (cfg.normalized)
+    updateNormalizer(
+        c0, rows,
+        [&](Value d) {
+          return exp(load(gb, {last, d}));
+        },
+        [&](Value s, Value d) {
+          Value x = toF32(load(kr, {s, d}));
+          return fmul(x, exp(fsub(load(gb, {last, d}), load(gb, {s, d}))));
+        });
   gpu::BarrierOp::create(b, loc);
   flatState = flatten(state);
 }
@@ -1124,12 +1397,16 @@ void KernelEmitter::emitChunk(Value c0, SmallVector<Value> &flatState) {
     gpu::BarrierOp::create(b, loc);
   }
 
-  // 3. Outputs of this warp's query rows.
+  // 3. Outputs of this warp's query rows (non-causal: none here, the
+  // second pass emitNonCausalOutputs writes them).
   Value twoQ = mul(qd, 2);
-  for (int64_t mq = 0; mq < C / 16 / W; ++mq) {
+  Value zRow = cfg.normalized ? zRead(c0) : Value();
+  int64_t outputBlocks = cfg.causal ? C / 16 / W : 0;
+  for (int64_t mq = 0; mq < outputBlocks; ++mq) {
     Value row0 = add(mul(warp, C / W), 16 * mq);
     Value t0 = add(row0, g), t1 = add(t0, 8);
     SmallVector<Frag> p(C / 8, zeroFrag()), out(BV / 8, zeroFrag());
+    Value qz[2] = {f(0.0), f(0.0)};
     for (int64_t kk = 0; kk < cfg.dk / 16; ++kk) {
       SmallVector<Value> a = fragA(qs, t0, add(twoQ, 16 * kk));
       for (int64_t ns = 0; ns < C / 8; ++ns)
@@ -1137,14 +1414,17 @@ void KernelEmitter::emitChunk(Value c0, SmallVector<Value> &flatState) {
       for (int64_t nv = 0; nv < BV / 8; ++nv)
         out[nv] =
             mma(a, fragB(st, add(g, 8 * nv), add(twoQ, 16 * kk)), out[nv]);
+      if (cfg.normalized)
+        accumulateQZ(zRow, t0, t1, add(twoQ, 16 * kk), qz);
     }
-    // Inter-chunk part scaled by γq = exp(b_t); P masked to s <= t and
-    // decayed by exp(b_t - b_s).
-    Value b0, b1;
+    // Inter-chunk part scaled by γq = exp(b_t); P masked to s <= t (s < t
+    // when exclusive) and decayed by exp(b_t - b_s).
+    Value b0, b1, e0, e1;
     if (cfg.hasGates()) {
       b0 = load(gs, t0);
       b1 = load(gs, t1);
-      Value e0 = exp(b0), e1 = exp(b1);
+      e0 = exp(b0);
+      e1 = exp(b1);
       for (Frag &fr : out) {
         fr[0] = fmul(fr[0], e0);
         fr[1] = fmul(fr[1], e0);
@@ -1164,10 +1444,21 @@ void KernelEmitter::emitChunk(Value c0, SmallVector<Value> &flatState) {
         Value x = p[ns][e];
         if (cfg.hasGates())
           x = fmul(x, exp(fsub(e < 2 ? b0 : b1, (e & 1) ? bs1 : bs0)));
-        p[ns][e] = select(ule(s, t), x, f(0.0));
+        p[ns][e] = select(keep(s, t), x, f(0.0));
+      }
+    }
+    // Normalizer: den_t = Σ_s P̃[t][s] + γq_t (q_t · z).
+    Value den[2];
+    if (cfg.normalized) {
+      rowSums(p, den);
+      for (int64_t half = 0; half < 2; ++half) {
+        Value qz0 = cfg.hasGates() ? fmul(qz[half], half ? e1 : e0) : qz[half];
+        den[half] = quadSum(fadd(den[half], qz0));
       }
     }
     accumulatePV(p, out);
+    if (cfg.normalized)
+      divideOutputs(out, den);
     storeOutputs(out, tok0, t0, t1, rows);
   }
 
@@ -1190,6 +1481,16 @@ void KernelEmitter::emitChunk(Value c0, SmallVector<Value> &flatState) {
         Value x = toF32(load(ks, {s, d}));
         return fac ? fmul(x, fac) : x;
       });
+  // z ← exp(b_C) z + Σ_s exp(b_C - b_s) k_s (into the other row of zs).
+  if (cfg.normalized) {
+    Value decayAll = cfg.hasGates() ? exp(bLast) : Value();
+    updateNormalizer(
+        c0, rows, [&](Value) { return decayAll; },
+        [&](Value s, Value d) {
+          Value x = toF32(load(ks, {s, d}));
+          return cfg.hasGates() ? fmul(x, exp(fsub(bLast, load(gs, s)))) : x;
+        });
+  }
   gpu::BarrierOp::create(b, loc);
   flatState = flatten(state);
 }
@@ -1391,7 +1692,7 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
       Value x = p[r + e];
       if (cfg.hasGates())
         x = fmul(x, exp(fsub(upper ? b1 : b0, e ? bs1 : bs0)));
-      pair.push_back(toElt(select(ule(e ? s1 : s0, t), x, f(0.0))));
+      pair.push_back(toElt(select(keep(e ? s1 : s0, t), x, f(0.0))));
     }
     Value vec = vector::FromElementsOp::create(
         b, loc, VectorType::get({2}, cfg.elt), pair);
@@ -1487,6 +1788,8 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
 }
 
 void KernelEmitter::emit(gpu::GPUFuncOp func) {
+  assert(!(cfg.wgmma && (cfg.normalized || !cfg.causal)) &&
+         "planGpuKernel keeps these forms on mma.sync");
   Block &entry = func.getBody().front();
   b.setInsertionPointToStart(&entry);
   auto args = entry.getArguments();
@@ -1504,6 +1807,12 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   hasH0 = flag(args[13]);
   hasHT = flag(args[14]);
   hasOffsets = flag(args[15]);
+  if (cfg.normalized) {
+    z0 = args[16];
+    z1 = args[17];
+    hasZ0 = flag(args[18]);
+    hasZ1 = flag(args[19]);
+  }
   heads = arith::MaxUIOp::create(
       b, loc, arith::MaxUIOp::create(b, loc, headsQ, headsK), headsV);
 
@@ -1630,7 +1939,11 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
       graw = carve({C}, f32);
       gs = carve({C}, f32);
     }
+    if (cfg.normalized)
+      zs = carve({2, Dk}, f32);
   }
+  if (cfg.normalized)
+    initNormalizer();
 
   // The state, in registers, from the initial state or zero.
   int64_t numValues = cfg.stateValues();
@@ -1674,6 +1987,10 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   }
   state.assign(forOp.getResults().begin(),
                forOp.getResults().begin() + numValues);
+  if (!cfg.causal)
+    emitNonCausalOutputs(state);
+  if (cfg.normalized)
+    storeNormalizer();
   ifThen(hasHT, [&] { emitStateIO(state, /*load=*/false); });
   gpu::ReturnOp::create(b, loc);
 }
@@ -1717,10 +2034,12 @@ LogicalResult LinAttnToGPUPass::configure(AttentionOp op, GpuConfig &cfg) {
     return op.emitOpError() << "the GPU lowering supports decays none, "
                                "constant, scalar and vector, not '"
                             << stringifyDecayKind(cfg.decay) << "' yet";
-  if (op.getNormalization() != Normalization::None || !op.getCausal() ||
-      op.getExclusive())
-    return op.emitOpError() << "the GPU lowering supports causal, "
-                               "non-exclusive, un-normalized attention only";
+  // The verifier guarantees that non-causal ops have no decay and are not
+  // exclusive, and that normalized ones are not delta rules.
+  cfg.causal = op.getCausal();
+  cfg.exclusive = op.getExclusive();
+  cfg.normalized = op.getNormalization() != Normalization::None;
+  cfg.eps = op.getEps().convertToDouble();
   cfg.featureMap = op.getFeatureMap();
   cfg.scale = op.getScaleOrDefault();
   cfg.layout = op.getLayout();
@@ -1752,9 +2071,12 @@ LogicalResult LinAttnToGPUPass::configure(AttentionOp op, GpuConfig &cfg) {
   options.warps = warps;
   options.stages = stages;
   GpuKernelPlan plan;
-  std::string error = planGpuKernel(options, cfg.dk, cfg.dv,
-                                    cfg.elt.getIntOrFloatBitWidth() / 8,
-                                    cfg.vectorGates(), plan);
+  GpuKernelForm form;
+  form.vectorGates = cfg.vectorGates();
+  form.causal = cfg.causal;
+  form.normalized = cfg.normalized;
+  std::string error = planGpuKernel(
+      options, cfg.dk, cfg.dv, cfg.elt.getIntOrFloatBitWidth() / 8, form, plan);
   if (!error.empty())
     return op.emitOpError() << error;
   cfg.wgmma = plan.wgmma;
@@ -1792,6 +2114,11 @@ LogicalResult LinAttnToGPUPass::rewrite(AttentionOp op) {
                                 tensor(b.getF32Type()), tensor(cfg.elt),
                                 tensor(b.getF32Type()), tensor(b.getI64Type())};
   argTypes.append(8, b.getI64Type());
+  if (cfg.normalized) {
+    // Initial/final normalizer [N, H, Dk] and their flags (ABI 17-20).
+    argTypes.append(2, tensor(b.getF32Type()));
+    argTypes.append(2, b.getI64Type());
+  }
   auto kernel = gpu::GPUFuncOp::create(b, loc, "linattn_fwd",
                                        b.getFunctionType(argTypes, {}));
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());

@@ -24,6 +24,8 @@ case "$*" in
   *--stages=2*) [ "$chip" = sm_90 ] || gla128="--chunk-size=32 --warps=2 --block-v=16" ;;
   *--stages=*) gla128="--chunk-size=32 --warps=2 --block-v=16" ;;
 esac
+# Exclusive (strictly causal) read: both kernels (mask s < t).
+emit exclusive_scalar_bf16_bthd_128 "$@" --exclusive --decay=scalar --dtype=bf16 --layout=bthd --dk=128 --dv=128
 if [ "$*" != "--warps=8" ]; then
   # Key dims a two-warpgroup wgmma kernel cannot split.
   emit scalar_bf16_bthd_64   "$@" --decay=scalar --dtype=bf16 --layout=bthd --dk=64 --dv=64
@@ -34,4 +36,13 @@ if [ "$*" != "--warps=8" ]; then
   # Per-key (GLA) gates: mma.sync kernel with an exact diagonal sub-block.
   emit gla_bf16_bthd_128     "$@" $gla128 --decay=vector --dtype=bf16 --layout=bthd --dk=128 --dv=128
   emit gla_f16_bhtd_64x32    "$@" --decay=vector --dtype=f16 --layout=bhtd --dk=64 --dv=32
+  emit gla_exclusive_bf16_bhtd_64 "$@" --exclusive --decay=vector --dtype=bf16 --layout=bhtd --dk=64 --dv=64
+  # Non-causal and normalized forms: mma.sync only (sm_90 falls back to it;
+  # with --warps=8 its default chunk of 64 is too small for 8 warps).
+  emit noncausal_bf16_bhtd_128 "$@" --non-causal --decay=none --dtype=bf16 --layout=bhtd --dk=128 --dv=128
+  emit noncausal_norm_elu_f16_bthd_64 "$@" --non-causal --normalized --feature-map=elu_plus_one --dtype=f16 --layout=bthd --dk=64 --dv=64
+  emit norm_elu_bf16_bthd_128 "$@" --normalized --decay=none --feature-map=elu_plus_one --dtype=bf16 --layout=bthd --dk=128 --dv=128
+  emit norm_scalar_f16_bhtd_64 "$@" --normalized --decay=scalar --dtype=f16 --layout=bhtd --dk=64 --dv=64
+  emit norm_exclusive_retnet_bf16_bthd_64 "$@" --normalized --exclusive --decay=constant --schedule=retnet --dtype=bf16 --layout=bthd --dk=64 --dv=64
+  emit norm_gla_elu_bf16_bthd_128 "$@" $gla128 --normalized --decay=vector --feature-map=elu_plus_one --dtype=bf16 --layout=bthd --dk=128 --dv=128
 fi

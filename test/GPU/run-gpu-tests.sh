@@ -49,7 +49,10 @@ for m in "${manifests[@]}"; do
       echo "run-gpu-tests: skipped (no GPU): $(echo "$out" | tail -1)"
       exit 77
     fi
-    ratios=$(echo "$out" | sed -n 's/^check: output ratio \([^,]*\), final state ratio \([^ ]*\).*/o=\1 state=\2/p')
+    # Normalized kernels also report the final normalizer (z).
+    ratios=$(echo "$out" | sed -n \
+      -e 's/^check: output ratio \([^,]*\), final state ratio \([^ ,]*\), final normalizer ratio \([^ ]*\).*/o=\1 state=\2 z=\3/p' -e t \
+      -e 's/^check: output ratio \([^,]*\), final state ratio \([^ ,]*\).*/o=\1 state=\2/p')
     case $rc in
       0) status=PASS; pass=$((pass + 1)) ;;
       2) status=FAIL; fail=$((fail + 1)) ;;

@@ -14,7 +14,8 @@
 //
 // Inputs (.npy) of any float dtype are converted to the dtype the manifest
 // fixes for their position (q/k/v: spec.dtype, gate: spec.gate_dtype,
-// initial_state: f32), rounding to nearest even; offsets may be i32 or i64.
+// initial_state, initial_normalizer: f32), rounding to nearest even;
+// offsets may be i32 or i64.
 // Exit status: 0 ok, 1 error, 2 --check failed, 77 no driver or no GPU.
 //
 //===----------------------------------------------------------------------===//
@@ -45,12 +46,14 @@ constexpr int ExitError = 1, ExitCheckFailed = 2, ExitSkipped = 77;
 const char *usage =
     "usage: linattn-launch MANIFEST.json [options]\n"
     "       linattn-launch NAME.variants.json [options]   (AOT variant set)\n"
-    "  --in NAME=FILE.npy   input q, k, v, gate, initial_state, offsets\n"
+    "  --in NAME=FILE.npy   input q, k, v, gate, initial_state, offsets,\n"
+    "                       initial_normalizer (normalized kernels)\n"
     "  --random=B,H,T       random inputs (or B,Hq,Hk,Hv,T) for the rest\n"
     "  --seed N             seed of --random (default 1)\n"
-    "  --no-initial-state   --random draws no initial state\n"
+    "  --no-initial-state   --random draws no initial state (nor normalizer)\n"
     "  --offsets a,b,...    cu_seqlens (needs batch 1; last = T)\n"
-    "  --out DIR            write DIR/o.npy and DIR/final_state.npy\n"
+    "  --out DIR            write DIR/o.npy and DIR/final_state.npy (and\n"
+    "                       DIR/final_normalizer.npy when normalized)\n"
     "  --check              compare with the fp64 reference\n"
     "  --tol X              --check tolerance (default by dtype)\n"
     "  --bench              time the kernel (CUDA events)\n"
@@ -230,13 +233,18 @@ std::string loadInputs(const Options &o, const Manifest &m, Problem &p) {
   const KernelSpec &s = m.spec;
   for (const auto &input : o.inputs) {
     const std::string &name = input.first, &path = input.second;
-    static const char *known[] = {"q",      "k", "v", "gate", "initial_state",
-                                  "offsets"};
+    static const char *known[] = {"q",
+                                  "k",
+                                  "v",
+                                  "gate",
+                                  "initial_state",
+                                  "offsets",
+                                  "initial_normalizer"};
     if (std::find_if(std::begin(known), std::end(known), [&](const char *k) {
           return name == k;
         }) == std::end(known))
       return "unknown input '" + name +
-             "' (q, k, v, gate, initial_state, offsets)";
+             "' (q, k, v, gate, initial_state, offsets, initial_normalizer)";
     npy::Array a;
     if (std::string e = npy::load(path, a); !e.empty())
       return e;
@@ -251,11 +259,10 @@ std::string loadInputs(const Options &o, const Manifest &m, Problem &p) {
     if (a.dtype == npy::DType::I32 || a.dtype == npy::DType::I64)
       return path + ": " + name + " must be a float array, got " +
              npy::toString(a.dtype);
-    bool tokens = name != "initial_state" &&
-                  !(name == "gate" && s.decay == ref::DecayKind::Constant);
-    ElemType t = name == "initial_state" ? ElemType::F32
-                 : name == "gate"        ? s.gateDType
-                                         : s.dtype;
+    bool state = name == "initial_state" || name == "initial_normalizer";
+    bool tokens =
+        !state && !(name == "gate" && s.decay == ref::DecayKind::Constant);
+    ElemType t = state ? ElemType::F32 : name == "gate" ? s.gateDType : s.dtype;
     ref::Tensor values(a.shape);
     values.data = std::move(vals);
     p.in[name] = makeHost(values, t, s.bthd && tokens);
@@ -280,6 +287,7 @@ std::string randomInputs(const Options &o, const Manifest &m, Problem &p) {
   ref::RandomOptions ro;
   ro.positive = s.normalized;
   ro.initialState = !o.noInitialState && !p.offsets;
+  ro.normalizer = s.normalized && ro.initialState;
   ref::Inputs r = ref::randomInputs(s.decay, rd, o.seed, ro);
   auto put = [&](const char *name, const ref::Tensor &t, ElemType dt,
                  bool swap) {
@@ -309,6 +317,18 @@ std::string randomInputs(const Options &o, const Manifest &m, Problem &p) {
     if (s.stateValueMajor)
       st = ref::swapDims(st, 2, 3);
     put("initial_state", st, ElemType::F32, false);
+  }
+  if (s.normalized && p.offsets && !o.noInitialState) {
+    // A positive normalizer per packed sequence, as randomInputs draws it.
+    std::mt19937_64 rng(o.seed + 2);
+    int64_t h = std::max({rd.hq, rd.hk, rd.hv});
+    int64_t n = static_cast<int64_t>(p.offsets->size()) - 1;
+    ref::Tensor z = ref::randn({n, h, s.keyDim}, rng);
+    for (double &x : z.data)
+      x = std::fabs(x) + 0.5;
+    put("initial_normalizer", z, ElemType::F32, false);
+  } else if (r.initialNormalizer) {
+    put("initial_normalizer", *r.initialNormalizer, ElemType::F32, false);
   }
   return "";
 }
@@ -375,6 +395,8 @@ std::string reference(const Manifest &m, Problem &p, int64_t heads,
       g = std::max(g, *s.clampMin);
   if (p.in.count("initial_state"))
     ri.initialState = p.in["initial_state"].logical;
+  if (s.normalized && p.in.count("initial_normalizer"))
+    ri.initialNormalizer = p.in["initial_normalizer"].logical;
   ri.offsets = p.offsets;
   return ref::run(rs, ri, ref::Form::Chunked, want, m.launch.chunkSize);
 }
@@ -401,7 +423,9 @@ struct Staged {
   cuda::Problem prob;
   int64_t B = 0, T = 0, H = 0, N = 0;
   std::vector<int64_t> oShape;
-  size_t oBytes = 0, sBytes = 0;
+  size_t oBytes = 0, sBytes = 0, zBytes = 0;
+  /// The final normalizer of the last runOnce (normalized kernels).
+  npy::Array z1;
 };
 
 /// Checks the shapes of `p` against `m` with placeholder pointers, so that
@@ -426,6 +450,8 @@ std::string stage(const Manifest &m, Problem &p, Staged &st) {
     args.gate = tensorOf(p.in["gate"]);
   if (p.in.count("initial_state"))
     args.initialState = tensorOf(p.in["initial_state"]);
+  if (p.in.count("initial_normalizer"))
+    args.initialNormalizer = tensorOf(p.in["initial_normalizer"]);
   st.B = args.q.shape[0];
   st.T = s.bthd ? args.q.shape[1] : args.q.shape[2];
   st.H = 0;
@@ -443,6 +469,10 @@ std::string stage(const Manifest &m, Problem &p, Staged &st) {
   args.finalState = DeviceTensor{1, stateShape(s, st.N, st.H)};
   st.oBytes = static_cast<size_t>(args.o.numel()) * elemTypeSize(s.dtype);
   st.sBytes = static_cast<size_t>(args.finalState->numel()) * 4;
+  if (s.normalized) {
+    args.finalNormalizer = DeviceTensor{1, {st.N, st.H, s.keyDim}};
+    st.zBytes = static_cast<size_t>(args.finalNormalizer->numel()) * 4;
+  }
   return validateArgs(m, args, st.prob);
 }
 
@@ -464,14 +494,22 @@ std::string upload(Device &dev, Buffers &buf, Problem &p, Staged &st) {
     if (std::string e = up(p.in["initial_state"].array, *args.initialState);
         !e.empty())
       return e;
+  if (args.initialNormalizer)
+    if (std::string e =
+            up(p.in["initial_normalizer"].array, *args.initialNormalizer);
+        !e.empty())
+      return e;
   if (p.offsets)
     if (std::string e =
             buf.upload(p.offsets->data(), p.offsets->size() * sizeof(int64_t),
                        args.offsets->ptr);
         !e.empty())
       return e;
-  for (auto [t, bytes] : {std::pair{&args.o, st.oBytes},
-                          std::pair{&*args.finalState, st.sBytes}}) {
+  std::vector<std::pair<DeviceTensor *, size_t>> outs = {
+      {&args.o, st.oBytes}, {&*args.finalState, st.sBytes}};
+  if (args.finalNormalizer)
+    outs.push_back({&*args.finalNormalizer, st.zBytes});
+  for (auto [t, bytes] : outs) {
     if (std::string e = dev.alloc(bytes, t->ptr); !e.empty())
       return e;
     buf.ptrs.push_back(t->ptr);
@@ -480,8 +518,8 @@ std::string upload(Device &dev, Buffers &buf, Problem &p, Staged &st) {
 }
 
 /// One launch of `mod` on a staged, uploaded problem; downloads o and the
-/// final state. Outputs start as NaN (all-ones bytes) so that unwritten
-/// elements fail any comparison.
+/// final state (and the final normalizer into st.z1). Outputs start as NaN
+/// (all-ones bytes) so that unwritten elements fail any comparison.
 std::string runOnce(Device &dev, Module &mod, const Manifest &m, Staged &st,
                     npy::Array &o, npy::Array &s1) {
   LaunchArgs &args = st.args;
@@ -490,6 +528,11 @@ std::string runOnce(Device &dev, Module &mod, const Manifest &m, Staged &st,
   if (std::string e = dev.memset(args.finalState->ptr, 0xFF, st.sBytes);
       !e.empty())
     return e;
+  if (args.finalNormalizer) {
+    if (std::string e = dev.memset(args.finalNormalizer->ptr, 0xFF, st.zBytes);
+        !e.empty())
+      return e;
+  }
   if (std::string e = mod.launch(args); !e.empty())
     return e;
   if (std::string e = dev.synchronize(); !e.empty())
@@ -501,10 +544,19 @@ std::string runOnce(Device &dev, Module &mod, const Manifest &m, Staged &st,
   if (std::string e = dev.download(o.data.data(), args.o.ptr, st.oBytes);
       !e.empty())
     return e;
+  if (args.finalNormalizer) {
+    st.z1 = npy::fromF64({}, args.finalNormalizer->shape, npy::DType::F32);
+    st.z1.data.resize(st.zBytes);
+    if (std::string e = dev.download(st.z1.data.data(),
+                                     args.finalNormalizer->ptr, st.zBytes);
+        !e.empty())
+      return e;
+  }
   return dev.download(s1.data.data(), args.finalState->ptr, st.sBytes);
 }
 
-/// Compares o and the final state with the fp64 reference of `p`.
+/// Compares o, the final state and (normalized kernels) the final
+/// normalizer with the fp64 reference of `p`.
 std::string compareWithReference(const Manifest &m, Problem &p,
                                  const Staged &st, const npy::Array &o,
                                  const npy::Array &s1, double tol, bool &ok,
@@ -518,12 +570,21 @@ std::string compareWithReference(const Manifest &m, Problem &p,
   double ro = ref::ratio(fromLogical(got, m.spec.bthd), want.o);
   double rs = ref::ratio(gotS, want.finalState);
   ok = ro <= tol && rs <= tol;
-  char buf[200];
-  std::snprintf(buf, sizeof(buf),
-                "output ratio %.3g, final state ratio %.3g (tolerance %.0e "
-                "for %s)",
-                ro, rs, tol, elemTypeName(m.spec.dtype));
+  char buf[240];
+  std::snprintf(buf, sizeof(buf), "output ratio %.3g, final state ratio %.3g",
+                ro, rs);
   report = buf;
+  if (m.spec.normalized) {
+    ref::Tensor gotZ(st.z1.shape);
+    gotZ.data = npy::toF64(st.z1);
+    double rz = ref::ratio(gotZ, want.finalNormalizer);
+    ok = ok && rz <= tol;
+    std::snprintf(buf, sizeof(buf), ", final normalizer ratio %.3g", rz);
+    report += buf;
+  }
+  std::snprintf(buf, sizeof(buf), " (tolerance %.0e for %s)", tol,
+                elemTypeName(m.spec.dtype));
+  report += buf;
   return "";
 }
 
@@ -780,12 +841,13 @@ int run(const Options &opt) {
   if (std::string e = runOnce(*dev, *mod, m, st, o, s1); !e.empty())
     return fail(e);
   std::printf("%s on %s (%s, driver %d): B=%lld T=%lld Hq=%lld Hk=%lld "
-              "Hv=%lld N=%lld%s%s\n",
+              "Hv=%lld N=%lld%s%s%s\n",
               m.entry.c_str(), info.name.c_str(), info.chip().c_str(),
               info.driverVersion, (long long)st.B, (long long)st.T,
               (long long)st.prob.hq, (long long)st.prob.hk,
               (long long)st.prob.hv, (long long)st.N,
               st.args.initialState ? " +initial_state" : "",
+              st.args.initialNormalizer ? " +initial_normalizer" : "",
               p.offsets ? " +offsets" : "");
   if (kernels.index)
     std::printf(
@@ -836,6 +898,11 @@ int run(const Options &opt) {
     if (std::string e = npy::save(opt.outDir + "/final_state.npy", s1);
         !e.empty())
       return fail(e);
+    if (s.normalized)
+      if (std::string e =
+              npy::save(opt.outDir + "/final_normalizer.npy", st.z1);
+          !e.empty())
+        return fail(e);
   }
   return status;
 }

@@ -79,8 +79,9 @@ struct KernelSpec {
   bool causal = true;
   bool exclusive = false;
   bool normalized = false;
-  /// Optional key `eps` (the ABI's v1 example has none): the normalized
-  /// form's denominator epsilon, only used by reference checks.
+  /// Optional key `eps` (manifests from before the GPU normalized form have
+  /// none): the normalized form's denominator epsilon, compiled into the
+  /// kernel; only used by reference checks.
   double eps = 1e-6;
   bool stateValueMajor = false;
   std::optional<reference::Schedule> schedule;
@@ -154,6 +155,9 @@ struct LaunchArgs {
   /// [N + 1] i64 cu_seqlens in device memory (B must be 1). The values are
   /// not read back; check them on the host with validateOffsets().
   std::optional<DeviceTensor> offsets;
+  /// Normalized kernels only: [N, H, Dk] f32 initial and final normalizer z.
+  std::optional<DeviceTensor> initialNormalizer;
+  std::optional<DeviceTensor> finalNormalizer;
 };
 
 /// Problem sizes derived from the arguments.
@@ -188,14 +192,20 @@ std::string computeGeometry(const Manifest &m, const Problem &p, Geometry &out);
 
 /// The kernel parameter buffer: every PTX parameter of the ABI is 8 bytes
 /// (u64 pointer or i64), so `slots` holds them in order (8 tensors x 5,
-/// then 8 scalars) and `params[i]` points at `slots[i]` (cuLaunchKernel's
-/// kernelParams).
+/// then 8 scalars; normalized kernels then 2 tensors x 5 and 2 scalars) and
+/// `params[i]` points at `slots[i]` (cuLaunchKernel's kernelParams).
 struct PackedParams {
   static constexpr int NumTensors = 8;
   static constexpr int NumScalars = 8;
-  static constexpr int NumSlots = NumTensors * 5 + NumScalars;
+  /// Every kernel's parameters.
+  static constexpr int NumBaseSlots = NumTensors * 5 + NumScalars;
+  /// The normalized form's extra tensors and flags.
+  static constexpr int NumNormalizerSlots = 2 * 5 + 2;
+  static constexpr int NumSlots = NumBaseSlots + NumNormalizerSlots;
   uint64_t slots[NumSlots] = {};
   void *params[NumSlots] = {};
+  /// The slots the kernel takes: NumBaseSlots, or NumSlots when normalized.
+  int size = NumBaseSlots;
 
   PackedParams();
   PackedParams(const PackedParams &other);
@@ -204,8 +214,10 @@ struct PackedParams {
 
 /// Packs validated arguments (see validateArgs) into `out`. `gate` replaces
 /// args.gate when set (the runtime's uploaded constant log-decays).
+/// `normalized` appends the normalizer parameters (the manifest's
+/// spec.normalized).
 void packParams(const LaunchArgs &args, const Problem &p, PackedParams &out,
-                const DeviceTensor *gate = nullptr);
+                const DeviceTensor *gate = nullptr, bool normalized = false);
 
 //===----------------------------------------------------------------------===//
 // Device and module (need the driver)
@@ -364,6 +376,13 @@ LINATTN_RT_EXPORT void linattnRtModuleUnload(LinattnRtModule *module);
 LINATTN_RT_EXPORT int linattnRtLaunch(LinattnRtModule *module,
                                       const LinattnRtArgs *args, char *err,
                                       size_t errSize);
+/// linattnRtLaunch for normalized kernels: also the [N, H, Dk] f32 initial
+/// and final normalizer (NULL or rank 0 when absent).
+LINATTN_RT_EXPORT int
+linattnRtLaunchNormalized(LinattnRtModule *module, const LinattnRtArgs *args,
+                          const LinattnRtTensor *initialNormalizer,
+                          const LinattnRtTensor *finalNormalizer, char *err,
+                          size_t errSize);
 
 #ifdef __cplusplus
 } // extern "C"

@@ -70,11 +70,27 @@ struct GpuKernelPlan {
   int64_t sharedBytes = 0;
 };
 
+/// The attention form a GPU kernel computes, as far as the plan cares: the
+/// forms the wgmma kernel lacks run on mma.sync (mma=auto falls back,
+/// mma=wgmma is an error). Exclusive reads work on both kernels.
+struct GpuKernelForm {
+  /// Per-key (GLA) gates.
+  bool vectorGates = false;
+  /// false: bidirectional attention (two passes over the chunks).
+  bool causal = true;
+  /// Katharopoulos normalization: a normalizer z in shared memory.
+  bool normalized = false;
+};
+
 /// Applies the defaults to `options` for keys of width `keyDim`, values of
-/// width `valueDim`, `elementBytes`-byte inputs and, with `vectorGates`,
-/// per-key (GLA) gates (mma.sync only), and checks the
-/// combination (tile divisibility, registers, the chip's shared memory).
-/// Returns "" and fills `plan`, or the reason the combination is illegal.
+/// width `valueDim`, `elementBytes`-byte inputs and the attention `form`,
+/// and checks the combination (tile divisibility, registers, the chip's
+/// shared memory). Returns "" and fills `plan`, or the reason the
+/// combination is illegal.
+std::string planGpuKernel(const PTXPipelineOptions &options, int64_t keyDim,
+                          int64_t valueDim, int64_t elementBytes,
+                          const GpuKernelForm &form, GpuKernelPlan &plan);
+/// The causal, un-normalized form, with or without `vectorGates`.
 std::string planGpuKernel(const PTXPipelineOptions &options, int64_t keyDim,
                           int64_t valueDim, int64_t elementBytes,
                           bool vectorGates, GpuKernelPlan &plan);

@@ -160,10 +160,16 @@ def LinAttnToGPU : Pass<"convert-linattn-to-gpu", "::mlir::ModuleOp"> {
     prefetched into registers.
 
     Supported: bf16/f16 inputs, f32 accumulation and state, decays none,
-    constant and scalar, elementwise feature maps, both layouts, GQA/GVA,
-    varlen offsets, initial/final state (key- or value-major). Anything else
-    is rejected with a diagnostic, as are tile combinations whose shared
-    memory exceeds the chip's per-block limit.
+    constant and scalar (both kernels) and vector (mma.sync), elementwise
+    feature maps, both layouts, GQA/GVA, varlen offsets, initial/final state
+    (key- or value-major), exclusive reads (both kernels), and on mma.sync
+    the non-causal form (a state-only pass over the chunks, then Q·S_T per
+    chunk) and the normalized form (row sums of P plus q·z, reduced over
+    the mma quad with shuffles; z in shared memory, initial/final
+    normalizer as four more kernel arguments). With mma=auto the forms the
+    wgmma kernel lacks fall back to mma.sync; mma=wgmma rejects them.
+    Anything else is rejected with a diagnostic, as are tile combinations
+    whose shared memory exceeds the chip's per-block limit.
   }];
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_80\"",

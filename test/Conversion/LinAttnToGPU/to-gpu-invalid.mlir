@@ -35,16 +35,3 @@ func.func @negative_key_dim(%q: tensor<1x1x?x60xbf16>, %k: tensor<1x1x?x60xbf16>
       -> tensor<1x1x?x64xbf16>, tensor<1x1x60x64xf32>
   return %o : tensor<1x1x?x64xbf16>
 }
-
-// -----
-
-// The normalized form needs the normalizer in the kernel, which is pending.
-func.func @negative_normalized(%q: tensor<1x1x?x64xbf16>, %k: tensor<1x1x?x64xbf16>,
-                               %v: tensor<1x1x?x64xbf16>) -> tensor<1x1x?x64xbf16> {
-  // expected-error @below {{supports causal, non-exclusive, un-normalized attention only}}
-  %o, %s, %z = linattn.attention %q, %k, %v
-      {normalization = #linattn.norm<katharopoulos>}
-      : tensor<1x1x?x64xbf16>, tensor<1x1x?x64xbf16>, tensor<1x1x?x64xbf16>
-      -> tensor<1x1x?x64xbf16>, tensor<1x1x64x64xf32>, tensor<1x1x64xf32>
-  return %o : tensor<1x1x?x64xbf16>
-}

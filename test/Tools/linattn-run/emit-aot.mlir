@@ -6,7 +6,7 @@
 // RUN: rm -rf %t && %S/../../GPU/check-ptx.sh %t linattn-run %ptxas | FileCheck %s
 // CHECK-NOT: FAIL
 // CHECK-NOT: SPILL
-// CHECK: 92 kernels assembled (28 with wgmma)
+// CHECK: 157 kernels assembled (32 with wgmma)
 
 // The manifest describes the kernel for the launchers (docs/gpu-kernel-abi.md).
 // RUN: linattn-run --emit-aot=%t/m --name=k --chip=sm_90 --decay=scalar --dtype=bf16 --layout=bthd --dk=128 --dv=128 | FileCheck %s --check-prefix=EMIT
@@ -25,6 +25,18 @@
 // mma=sync keeps the portable kernel on sm_90.
 // RUN: linattn-run --emit-aot=%t/s --name=k --chip=sm_90 --mma=sync --decay=scalar --dtype=bf16 --layout=bthd --dk=128 --dv=128 | FileCheck %s --check-prefix=SYNC
 // SYNC: wrote {{.*}}/k.ptx and .json (sm_90, mma.sync, 128 threads, block-v 32, 48640 bytes of shared memory)
+
+// The normalized and non-causal forms run on mma.sync (sm_90 falls back to
+// it); the manifest records eps, and the shared memory includes z.
+// RUN: linattn-run --emit-aot=%t/n --name=k --chip=sm_90 --normalized --non-causal --dtype=f16 --dk=64 --dv=64 | FileCheck %s --check-prefix=NORM
+// RUN: FileCheck %s --check-prefix=NORMJSON < %t/n/k.json
+// NORM: wrote {{.*}}/k.ptx and .json (sm_90, mma.sync, 128 threads, block-v 32, 28672 bytes of shared memory)
+// NORMJSON-DAG: "normalized": true
+// NORMJSON-DAG: "causal": false
+// NORMJSON-DAG: "eps": 9.9999999999999995e-07
+// NORMJSON-DAG: "mma": "sync"
+// RUN: not linattn-run --emit-aot=%t/bad --chip=sm_90 --mma=wgmma --normalized --dk=64 --dv=64 --dtype=bf16 2>&1 | FileCheck %s --check-prefix=NORMWG
+// NORMWG: linattn-run: error: GPU kernel options: mma=wgmma does not support the normalized form yet; use mma=sync
 
 // f32 specs are rejected with a clear error.
 // RUN: not linattn-run --emit-aot=%t/bad --dtype=f32 2>&1 | FileCheck %s --check-prefix=BAD

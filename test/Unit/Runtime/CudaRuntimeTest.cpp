@@ -368,7 +368,8 @@ TEST(CudaLaunch, PacksParameters) {
   ASSERT_EQ(validateArgs(m, a, p), "");
   PackedParams pp;
   packParams(a, p, pp);
-  ASSERT_EQ(PackedParams::NumSlots, 48);
+  ASSERT_EQ(PackedParams::NumBaseSlots, 48);
+  EXPECT_EQ(pp.size, 48);
   // Tensors in ABI order, each {allocated, aligned, offset 0, size, stride 1}.
   struct Want {
     uint64_t ptr;
@@ -402,6 +403,55 @@ TEST(CudaLaunch, PacksParameters) {
   packParams(a, p, pp, &constGate);
   EXPECT_EQ(pp.slots[15], 0x9000u);
   EXPECT_EQ(pp.slots[18], 4u);
+}
+
+TEST(CudaLaunch, NormalizedKernelsTakeTheNormalizers) {
+  Manifest m = parsed(edited("\"normalized\": false", "\"normalized\": true, "
+                                                      "\"eps\": 1e-10"));
+  EXPECT_EQ(m.spec.eps, 1e-10);
+  Manifest bad;
+  EXPECT_EQ(parseManifest(edited("\"normalized\": false",
+                                 "\"normalized\": true, \"eps\": 0"),
+                          bad),
+            "manifest: spec.eps must be a finite positive number for the "
+            "normalized form");
+  LaunchArgs a = sampleArgs();
+  a.initialNormalizer = DeviceTensor{0xa000, {2, 4, 128}};
+  a.finalNormalizer = DeviceTensor{0xb000, {2, 4, 64}};
+  EXPECT_EQ(validate(a, m), "final_normalizer: expected shape [2, 4, 128] "
+                            "([N, H, Dk] f32), got [2, 4, 64]");
+  a.finalNormalizer->shape = {2, 4, 128};
+  Problem p;
+  ASSERT_EQ(validateArgs(m, a, p), "");
+  // The 8 tensors and 8 scalars, then z0, z1 and their two flags.
+  PackedParams pp;
+  packParams(a, p, pp, nullptr, /*normalized=*/true);
+  ASSERT_EQ(PackedParams::NumSlots, 60);
+  EXPECT_EQ(pp.size, 60);
+  const uint64_t z0[5] = {0xa000, 0xa000, 0, 2 * 4 * 128, 1};
+  const uint64_t z1[5] = {0xb000, 0xb000, 0, 2 * 4 * 128, 1};
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(pp.slots[48 + i], z0[i]) << i;
+    EXPECT_EQ(pp.slots[53 + i], z1[i]) << i;
+  }
+  EXPECT_EQ(pp.slots[58], 1u);
+  EXPECT_EQ(pp.slots[59], 1u);
+  PackedParams copy = pp;
+  EXPECT_EQ(copy.size, 60);
+  // Absent normalizers: null tensors, flags 0.
+  a.initialNormalizer.reset();
+  a.finalNormalizer.reset();
+  packParams(a, p, pp, nullptr, true);
+  EXPECT_EQ(pp.slots[48], 0u);
+  EXPECT_EQ(pp.slots[51], 0u);
+  EXPECT_EQ(pp.slots[58], 0u);
+  EXPECT_EQ(pp.slots[59], 0u);
+
+  // Un-normalized kernels take no normalizer.
+  Manifest plain = parsed(goodManifest);
+  a.initialNormalizer = DeviceTensor{0xa000, {2, 4, 128}};
+  EXPECT_EQ(validate(a, plain), "initial_normalizer: only normalized kernels "
+                                "(spec.normalized) take a normalizer");
 }
 
 //===----------------------------------------------------------------------===//

@@ -1,0 +1,50 @@
+// RUN: linattn-opt %s --convert-linattn-to-gpu='chip=sm_90' -split-input-file | FileCheck %s
+
+// The wgmma kernel has the exclusive read (a strict mask) but neither the
+// non-causal nor the normalized form: mma=wgmma rejects those, and the
+// default on sm_90 falls back to the mma.sync kernel (target sm_90).
+
+// CHECK-LABEL: gpu.module @exclusive [#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">]
+// CHECK: nvvm.wgmma.mma_async
+// CHECK: [[LT:%.+]] = arith.cmpi ult, %{{.*}}, %{{.*}} : index
+// CHECK-NEXT: arith.constant 0.000000e+00 : f32
+// CHECK-NEXT: arith.select [[LT]], %{{.*}}, %{{.*}} : f32
+func.func @exclusive(%q: tensor<1x4x?x64xbf16>, %k: tensor<1x4x?x64xbf16>,
+                     %v: tensor<1x4x?x64xbf16>, %g: tensor<1x4x?xf32>)
+    -> tensor<1x4x?x64xbf16> {
+  %o, %s = linattn.attention %q, %k, %v gate(%g : tensor<1x4x?xf32>)
+      {decay = #linattn.decay<scalar>, exclusive}
+      : tensor<1x4x?x64xbf16>, tensor<1x4x?x64xbf16>, tensor<1x4x?x64xbf16>
+      -> tensor<1x4x?x64xbf16>, tensor<1x4x64x64xf32>
+  return %o : tensor<1x4x?x64xbf16>
+}
+
+// -----
+
+// CHECK-LABEL: gpu.module @noncausal [#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">]
+// CHECK-NOT: wgmma
+// CHECK: nvvm.mma.sync
+func.func @noncausal(%q: tensor<1x4x?x64xbf16>, %k: tensor<1x4x?x64xbf16>,
+                     %v: tensor<1x4x?x64xbf16>) -> tensor<1x4x?x64xbf16> {
+  %o, %s = linattn.attention %q, %k, %v {causal = false}
+      : tensor<1x4x?x64xbf16>, tensor<1x4x?x64xbf16>, tensor<1x4x?x64xbf16>
+      -> tensor<1x4x?x64xbf16>, tensor<1x4x64x64xf32>
+  return %o : tensor<1x4x?x64xbf16>
+}
+
+// -----
+
+// CHECK-LABEL: gpu.module @normalized [#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">]
+// CHECK-NOT: wgmma
+// CHECK: nvvm.mma.sync
+// CHECK: gpu.shuffle xor
+func.func @normalized(%q: tensor<1x4x?x64xbf16>, %k: tensor<1x4x?x64xbf16>,
+                      %v: tensor<1x4x?x64xbf16>, %g: tensor<1x4x?xf32>)
+    -> tensor<1x4x?x64xbf16> {
+  %o, %s, %z = linattn.attention %q, %k, %v gate(%g : tensor<1x4x?xf32>)
+      {decay = #linattn.decay<scalar>,
+       normalization = #linattn.norm<katharopoulos>}
+      : tensor<1x4x?x64xbf16>, tensor<1x4x?x64xbf16>, tensor<1x4x?x64xbf16>
+      -> tensor<1x4x?x64xbf16>, tensor<1x4x64x64xf32>, tensor<1x4x64xf32>
+  return %o : tensor<1x4x?x64xbf16>
+}
