@@ -27,6 +27,18 @@ std::optional<DecayKind> parseDecayKind(const std::string &name) {
   return std::nullopt;
 }
 
+std::vector<Schedule> allSchedules() {
+  return {Schedule::RetNet, Schedule::RetNetLinspace, Schedule::TransNormer,
+          Schedule::Lightning};
+}
+
+std::optional<Schedule> parseSchedule(const std::string &name) {
+  for (Schedule s : allSchedules())
+    if (name == scheduleName(s))
+      return s;
+  return std::nullopt;
+}
+
 Tensor randn(std::vector<int64_t> shape, std::mt19937_64 &rng, double scale) {
   Tensor t(std::move(shape));
   std::normal_distribution<double> dist(0.0, 1.0);

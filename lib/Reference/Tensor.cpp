@@ -114,6 +114,20 @@ const char *decayKindName(DecayKind kind) {
   return "unknown";
 }
 
+const char *scheduleName(Schedule schedule) {
+  switch (schedule) {
+  case Schedule::RetNet:
+    return "retnet";
+  case Schedule::RetNetLinspace:
+    return "retnet_linspace";
+  case Schedule::TransNormer:
+    return "transnormer";
+  case Schedule::Lightning:
+    return "lightning";
+  }
+  return "unknown";
+}
+
 const char *featureMapName(FeatureMap map) {
   switch (map) {
   case FeatureMap::Identity:

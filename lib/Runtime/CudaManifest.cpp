@@ -177,14 +177,19 @@ std::string parseSpec(const Value &root, KernelSpec &s) {
   // Nullable fields.
   const Value *sched = f.field(*spec, p, "schedule");
   if (sched && sched->kind != Value::Kind::Null) {
-    Schedule v{};
-    f.oneOf<Schedule>(*spec, p, "schedule",
-                      {{"retnet", Schedule::RetNet},
-                       {"retnet_linspace", Schedule::RetNetLinspace},
-                       {"transnormer", Schedule::TransNormer},
-                       {"lightning", Schedule::Lightning}},
-                      v);
-    s.schedule = v;
+    std::string name;
+    f.str(*spec, p, "schedule", name);
+    if (f.err.empty()) {
+      s.schedule = reference::parseSchedule(name);
+      if (!s.schedule) {
+        std::string list;
+        for (Schedule v : reference::allSchedules())
+          list += (list.empty() ? "" : ", ") +
+                  std::string(reference::scheduleName(v));
+        f.err = "manifest: field '" + p + "schedule' is '" + name +
+                "', expected one of " + list;
+      }
+    }
   }
   const Value *clamp = f.field(*spec, p, "clamp_min");
   if (clamp && clamp->kind != Value::Kind::Null) {

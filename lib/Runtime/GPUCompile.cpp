@@ -43,20 +43,6 @@ static const char *layoutName(Layout l) {
   return l == Layout::BTHD ? "bthd" : "bhtd";
 }
 
-static const char *scheduleName(Schedule s) {
-  switch (s) {
-  case Schedule::RetNet:
-    return "retnet";
-  case Schedule::RetNetLinspace:
-    return "retnet_linspace";
-  case Schedule::TransNormer:
-    return "transnormer";
-  case Schedule::Lightning:
-    return "lightning";
-  }
-  return "retnet";
-}
-
 /// The manifest of docs/gpu-kernel-abi.md.
 static std::string manifestJSON(const AttentionSpec &s,
                                 const GPUCompileOptions &o,
@@ -81,8 +67,9 @@ static std::string manifestJSON(const AttentionSpec &s,
       {"normalized", s.normalized},
       {"eps", s.eps},
       {"state_value_major", s.stateValueMajor},
-      {"schedule", s.schedule ? llvm::json::Value(scheduleName(*s.schedule))
-                              : llvm::json::Value(nullptr)},
+      {"schedule", s.schedule
+                       ? llvm::json::Value(reference::scheduleName(*s.schedule))
+                       : llvm::json::Value(nullptr)},
       {"layer", s.layer},
       {"num_layers", s.numLayers},
       {"log_decay", std::move(logDecay)},

@@ -231,18 +231,8 @@ static std::string specFromFlags(AttentionSpec &s) {
     return "unknown --decay '" + decayFlag + "'";
   s.decay = *decay;
   if (!scheduleFlag.empty()) {
-    const std::pair<const char *, Schedule> names[] = {
-        {"retnet", Schedule::RetNet},
-        {"retnet_linspace", Schedule::RetNetLinspace},
-        {"transnormer", Schedule::TransNormer},
-        {"lightning", Schedule::Lightning}};
-    bool found = false;
-    for (auto &[n, v] : names)
-      if (scheduleFlag == n) {
-        s.schedule = v;
-        found = true;
-      }
-    if (!found)
+    s.schedule = ref::parseSchedule(scheduleFlag);
+    if (!s.schedule)
       return "unknown --schedule '" + scheduleFlag + "'";
     if (s.schedule == Schedule::Lightning)
       s.numLayers = 2;

@@ -118,6 +118,13 @@ const char *decayKindName(DecayKind kind);
 std::vector<DecayKind> allDecayKinds();
 /// The decay kind named `name` (as decayKindName() spells it), if any.
 std::optional<DecayKind> parseDecayKind(const std::string &name);
+/// snake_case name of a constant-decay schedule ("retnet", "retnet_linspace",
+/// "transnormer", "lightning").
+const char *scheduleName(Schedule schedule);
+/// Every schedule, in declaration order.
+std::vector<Schedule> allSchedules();
+/// The schedule named `name` (as scheduleName() spells it), if any.
+std::optional<Schedule> parseSchedule(const std::string &name);
 /// snake_case name of a feature map ("elu_plus_one", "hedgehog_joint", ...).
 const char *featureMapName(FeatureMap map);
 

@@ -93,3 +93,13 @@ TEST(RandomDims, ParsesTheToolsRandomFlag) {
                   bad + "'")
         << bad;
 }
+
+TEST(Names, SchedulesRoundTrip) {
+  ASSERT_EQ(allSchedules().size(), 4u);
+  for (Schedule s : allSchedules())
+    EXPECT_EQ(parseSchedule(scheduleName(s)), s) << scheduleName(s);
+  EXPECT_EQ(std::string(scheduleName(Schedule::RetNetLinspace)),
+            "retnet_linspace");
+  EXPECT_FALSE(parseSchedule("alibi").has_value());
+  EXPECT_FALSE(parseSchedule("RetNet").has_value());
+}

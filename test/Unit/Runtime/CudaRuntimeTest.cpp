@@ -176,6 +176,12 @@ TEST(CudaManifest, RejectsMalformedManifests) {
       {"gate dtype",
        edited("\"gate_dtype\": \"f32\"", "\"gate_dtype\": \"f16\""),
        "manifest: spec.gate_dtype 'f16' must be f32 or the dtype 'bf16'"},
+      {"unknown schedule",
+       edited("\"schedule\": null", "\"schedule\": \"alibi\""),
+       "manifest: field 'spec.schedule' is 'alibi', expected one of retnet, "
+       "retnet_linspace, transnormer, lightning"},
+      {"schedule type", edited("\"schedule\": null", "\"schedule\": 3"),
+       "manifest: field 'spec.schedule' must be a string, got number"},
       {"layer", edited("\"layer\": 0", "\"layer\": 1"),
        "manifest: spec.layer 1 is outside [0, num_layers = 1)"},
   };
