@@ -518,6 +518,14 @@ private:
   /// of this thread.
   std::pair<Value, Value> stateCoord(int64_t i);
   void emitStateIO(SmallVector<Value> &state, bool load);
+  /// Writes this thread's state values to Sᵀ in shared memory (mma.sync
+  /// layout [v][d], bf16/f16).
+  void stageStateT(ArrayRef<Value> state) {
+    for (int64_t i = 0; i < cfg.stateValues(); ++i) {
+      auto [d, col] = stateCoord(i);
+      store(toElt(state[i]), st, {col, d});
+    }
+  }
 
 public:
   /// Scalar gates of the chunks in flight (gateFifo()), oldest first: the
@@ -1126,10 +1134,7 @@ void KernelEmitter::emitNonCausalOutputs(ArrayRef<Value> state) {
   // S_T (and z_T), which is constant, so Sᵀ is staged once.
   int64_t C = cfg.chunk, W = cfg.warps, BV = cfg.blockV;
   gpu::BarrierOp::create(b, loc); // pass 1's last reads of st are done
-  for (int64_t i = 0; i < cfg.stateValues(); ++i) {
-    auto [d, col] = stateCoord(i);
-    store(toElt(state[i]), st, {col, d});
-  }
+  stageStateT(state);
   Value zRow = cfg.normalized ? zFinal() : Value();
   // Pass 2 loads Q synchronously; with a cp.async ring, into slot 0 (pass 1
   // has no copies left in flight: those past the end only store zeros).
@@ -1181,10 +1186,7 @@ void KernelEmitter::emitChunkVector(Value c0, SmallVector<Value> &flatState) {
   // 1. Stage Q, raw K, Vᵀ, Sᵀ and the raw per-key log-gates [C][Dk] (rows
   // past the end are 0, so the cumulative gates stay flat there).
   beginChunk(c0, tok0, rows);
-  for (int64_t i = 0; i < cfg.stateValues(); ++i) {
-    auto [d, col] = stateCoord(i);
-    store(toElt(flatState[i]), st, {col, d});
-  }
+  stageStateT(flatState);
   gpu::BarrierOp::create(b, loc);
 
   // 2. One thread per key feature d: cumulative gates b_t[d] down the chunk,
@@ -1374,10 +1376,7 @@ void KernelEmitter::emitChunk(Value c0, SmallVector<Value> &flatState) {
 
   // 1. Stage Q, K, Vᵀ, Sᵀ (bf16) and the raw log-gates.
   beginChunk(c0, tok0, rows);
-  for (int64_t i = 0; i < cfg.stateValues(); ++i) {
-    auto [d, col] = stateCoord(i);
-    store(toElt(flatState[i]), st, {col, d});
-  }
+  stageStateT(flatState);
   gpu::BarrierOp::create(b, loc);
 
   // 2. Chunk-local cumulative log-gates b_t (rows past the end add 0).
