@@ -154,27 +154,6 @@ std::optional<TensorView> toView(const char *name,
 }
 
 //===----------------------------------------------------------------------===//
-// Delta rules: Arguments gains a `beta` tensor with the delta-rule runtime.
-//===----------------------------------------------------------------------===//
-
-template <typename A, typename = void> struct HasBeta : std::false_type {};
-template <typename A>
-struct HasBeta<A, std::void_t<decltype(std::declval<A &>().beta)>>
-    : std::true_type {};
-
-/// Stores beta if this runtime takes one; false if it was given but cannot
-/// be passed on.
-template <typename A> bool setBeta(A &args, std::optional<TensorView> beta) {
-  if constexpr (HasBeta<A>::value) {
-    args.beta = std::move(beta);
-    return true;
-  } else {
-    (void)args;
-    return !beta;
-  }
-}
-
-//===----------------------------------------------------------------------===//
 // Kernel
 //===----------------------------------------------------------------------===//
 
@@ -222,9 +201,7 @@ void runKernel(const linattn::Kernel &kernel, const InArray &q,
   a.offsets = offsets;
   a.numThreads = numThreads;
   a.checkGateValues = checkGateValues;
-  if (!setBeta(a, toView("beta", beta)))
-    throw nb::value_error("linattn: this runtime takes no 'beta' tensor (the "
-                          "delta rules are not supported yet)");
+  a.beta = toView("beta", beta);
   std::string error;
   {
     nb::gil_scoped_release release;
@@ -380,7 +357,6 @@ void initRuntime(nb::module_ &m) {
       .def_prop_ro("source_ir", &linattn::Kernel::sourceIR)
       .def_prop_ro("compile_seconds", &linattn::Kernel::compileSeconds);
   m.def("host_description", &linattn::hostDescription);
-  m.attr("supports_beta") = HasBeta<linattn::Arguments>::value;
 }
 
 } // namespace

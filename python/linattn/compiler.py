@@ -205,7 +205,7 @@ def compile(spec: Spec, options: Optional[CompileOptions] = None,
     kernel of an earlier call with the same spec and options.
 
     Raises ValueError for an invalid spec or options and NotImplementedError
-    for a spec the code generator does not support yet (the delta rules).
+    for a spec the code generator does not support.
     """
     from .runtime import Kernel  # noqa: PLC0415
 
