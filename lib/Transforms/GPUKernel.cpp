@@ -84,9 +84,10 @@ static int64_t normalizerSharedBytes(int64_t dk) { return 2 * 4 * dk; }
 
 /// Shared-memory bytes the delta rule adds (mma.sync): the fp32 [C][C + 1]
 /// matrix holding A below the diagonal and (I + A)^{-1} transposed above
-/// it, and the chunk's beta (fp32).
-static int64_t deltaSharedBytes(int64_t chunk) {
-  return 4 * chunk * (chunk + 1) + 4 * chunk;
+/// it, the chunk's beta (fp32) and (I + A)^{-1} as a padded 16-bit tile.
+static int64_t deltaSharedBytes(int64_t chunk, int64_t elementBytes) {
+  return 4 * chunk * (chunk + 1) + 4 * chunk +
+         chunk * (chunk + kPad) * elementBytes;
 }
 
 /// What of `form` the wgmma kernel does not support, or null.
@@ -218,7 +219,7 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
     if (form.normalized)
       plan.sharedBytes += normalizerSharedBytes(dk);
     if (form.delta)
-      plan.sharedBytes += deltaSharedBytes(C);
+      plan.sharedBytes += deltaSharedBytes(C, elementBytes);
   }
   if (plan.sharedBytes > limit) {
     os << "needs " << plan.sharedBytes << " bytes of shared memory (chunk-size "
@@ -589,7 +590,8 @@ private:
   // Delta rule: the beta argument, the chunk's beta (f32 [C]) and the fp32
   // [C][C + 1] matrix with A below the diagonal, (I + A)^{-1} transposed
   // above it.
-  Value beta, betas, am;
+  // tb is T = (I + A)^{-1} in the input type, [C][C + 8] (the A operand).
+  Value beta, betas, am, tb;
   Value headQ, headK, headV; // the q / k / v head of this block's head
   // The cp.async ring (stages > 1): dynamic shared memory, its offset and
   // slot size in bytes, this chunk's raw V rows [C][BV] and raw vector gates
@@ -1570,30 +1572,54 @@ void KernelEmitter::emitChunk(Value c0, SmallVector<Value> &flatState) {
 void KernelEmitter::emitDeltaValues() {
   int64_t C = cfg.chunk, W = cfg.warps, BV = cfg.blockV;
   Value twoQ = mul(qd, 2);
-  // 1. Per 16-row block of this warp: K Kᵀ and K S with mma.sync; A into
-  // the lower triangle of am (fp32), X over V in vt (each element of the
-  // block's rows is read and written by the one thread holding it).
+  // 1. Per 16-row block of this warp: K S and then K Kᵀ with mma.sync (one
+  // after the other, so that their accumulators are not live together); X
+  // over V in vt (each element of the block's rows is read and written by
+  // the one thread holding it), A into the lower triangle of am (fp32).
   for (int64_t mq = 0; mq < C / 16 / W; ++mq) {
     Value row0 = add(mul(warp, C / W), 16 * mq);
     Value t0 = add(row0, g), t1 = add(t0, 8);
-    SmallVector<Frag> p(C / 8, zeroFrag()), kS(BV / 8, zeroFrag());
+    Value bt[2] = {load(betas, t0), load(betas, t1)};
+    Value gt[2];
+    if (cfg.hasGates()) {
+      gt[0] = load(gs, t0);
+      gt[1] = load(gs, t1);
+    }
+    // X[t][j] = β_t (V[t][j] − e^{b_t} (K S)[t][j]).
+    {
+      SmallVector<Frag> kS(BV / 8, zeroFrag());
+      for (int64_t kk = 0; kk < cfg.dk / 16; ++kk) {
+        SmallVector<Value> a = fragA(ks, t0, add(twoQ, 16 * kk));
+        for (int64_t nv = 0; nv < BV / 8; ++nv)
+          kS[nv] =
+              mma(a, fragB(st, add(g, 8 * nv), add(twoQ, 16 * kk)), kS[nv]);
+      }
+      Value et[2];
+      if (cfg.hasGates()) {
+        et[0] = exp(gt[0]);
+        et[1] = exp(gt[1]);
+      }
+      for (int64_t nv = 0; nv < BV / 8; ++nv) {
+        for (int64_t e = 0; e < 4; ++e) {
+          int64_t half = e / 2;
+          Value t = half ? t1 : t0;
+          Value j = add(twoQ, 8 * nv + (e & 1));
+          Value kSx = kS[nv][e];
+          if (cfg.hasGates())
+            kSx = fmul(kSx, et[half]);
+          Value x = fmul(fsub(toF32(load(vt, {j, t})), kSx), bt[half]);
+          store(toElt(x), vt, {j, t});
+        }
+      }
+    }
+    // A[t][s] = β_t (k_t · k_s) exp(b_t − b_s) for s < t (the solve reads
+    // nothing on or above the diagonal, and overwrites what is above it).
+    SmallVector<Frag> p(C / 8, zeroFrag());
     for (int64_t kk = 0; kk < cfg.dk / 16; ++kk) {
       SmallVector<Value> a = fragA(ks, t0, add(twoQ, 16 * kk));
       for (int64_t ns = 0; ns < C / 8; ++ns)
         p[ns] = mma(a, fragB(ks, add(g, 8 * ns), add(twoQ, 16 * kk)), p[ns]);
-      for (int64_t nv = 0; nv < BV / 8; ++nv)
-        kS[nv] = mma(a, fragB(st, add(g, 8 * nv), add(twoQ, 16 * kk)), kS[nv]);
     }
-    Value bt[2] = {load(betas, t0), load(betas, t1)};
-    Value gt[2], et[2];
-    if (cfg.hasGates()) {
-      gt[0] = load(gs, t0);
-      gt[1] = load(gs, t1);
-      et[0] = exp(gt[0]);
-      et[1] = exp(gt[1]);
-    }
-    // A[t][s] = β_t (k_t · k_s) exp(b_t − b_s) for s < t; 0 on and above
-    // the diagonal (that part is overwritten by the solve).
     for (int64_t ns = 0; ns < C / 8; ++ns) {
       Value s0 = add(twoQ, 8 * ns), s1 = add(s0, 1);
       Value gs0, gs1;
@@ -1607,20 +1633,7 @@ void KernelEmitter::emitDeltaValues() {
         Value x = fmul(p[ns][e], bt[half]);
         if (cfg.hasGates())
           x = fmul(x, exp(fsub(gt[half], (e & 1) ? gs1 : gs0)));
-        store(select(ult(s, t), x, f(0.0)), am, {t, s});
-      }
-    }
-    // X[t][j] = β_t (V[t][j] − e^{b_t} (K S)[t][j]).
-    for (int64_t nv = 0; nv < BV / 8; ++nv) {
-      for (int64_t e = 0; e < 4; ++e) {
-        int64_t half = e / 2;
-        Value t = half ? t1 : t0;
-        Value j = add(twoQ, 8 * nv + (e & 1));
-        Value kSx = kS[nv][e];
-        if (cfg.hasGates())
-          kSx = fmul(kSx, et[half]);
-        Value x = fmul(fsub(toF32(load(vt, {j, t})), kSx), bt[half]);
-        store(toElt(x), vt, {j, t});
+        store(x, am, {t, s});
       }
     }
   }
@@ -1628,10 +1641,19 @@ void KernelEmitter::emitDeltaValues() {
 
   // 2. T = (I + A)^{-1} by forward substitution (fp32), one column j per
   // thread, no barriers: for i > j, T[i][j] = −A[i][j] − Σ_{j<m<i} A[i][m]
-  // T[m][j]. T[i][j] is stored at am[j][i], above the diagonal, where A
-  // has nothing; a thread only reads back its own column.
+  // T[m][j]. T[i][j] is kept at am[j][i], above the diagonal, where A
+  // has nothing, and a thread only reads back its own column; the whole
+  // column (0 above the diagonal, 1 on it) also goes to the 16-bit tile tb,
+  // the A operand of T X.
   ifThen(ult(tid, idx(C)), [&] {
     Value j = tid;
+    auto zeros = scf::ForOp::create(b, loc, idx(0), j, idx(1));
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(zeros.getBody()->getTerminator());
+      store(toElt(f(0.0)), tb, {zeros.getInductionVar(), j});
+    }
+    store(toElt(f(1.0)), tb, {j, j});
     auto rowsLoop = scf::ForOp::create(b, loc, add(j, 1), idx(C), idx(1));
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(rowsLoop.getBody()->getTerminator());
@@ -1646,28 +1668,22 @@ void KernelEmitter::emitDeltaValues() {
                        fmul(load(am, {i, m}), load(am, {j, m})));
       scf::YieldOp::create(b, loc, acc);
     }
-    store(arith::NegFOp::create(b, loc, dot.getResult(0)), am, {j, i});
+    Value tij = arith::NegFOp::create(b, loc, dot.getResult(0));
+    store(tij, am, {j, i});
+    store(toElt(tij), tb, {i, j});
   });
   gpu::BarrierOp::create(b, loc);
 
-  // 3. Ṽ = T X for this warp's rows: T is the A operand (from am: T[t][m]
-  // at am[m][t] for m < t, 1 for m = t, 0 above), X the B operand (vt).
+  // 3. Ṽ = T X for this warp's rows: T (tb) is the A operand, X (vt) the
+  // B operand.
   SmallVector<SmallVector<Frag>> vNew;
   for (int64_t mq = 0; mq < C / 16 / W; ++mq) {
     Value row0 = add(mul(warp, C / W), 16 * mq);
     Value t0 = add(row0, g), t1 = add(t0, 8);
     SmallVector<Frag> out(BV / 8, zeroFrag());
-    auto tAt = [&](Value t, Value m) {
-      Value diag =
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, m, t);
-      return select(ult(m, t), load(am, {m, t}), select(diag, f(1.0), f(0.0)));
-    };
     for (int64_t kk = 0; kk < C / 16; ++kk) {
-      Value m0 = add(twoQ, 16 * kk), m1 = add(m0, 1), m8 = add(m0, 8),
-            m9 = add(m0, 9);
-      SmallVector<Value> a = {
-          pack(tAt(t0, m0), tAt(t0, m1)), pack(tAt(t1, m0), tAt(t1, m1)),
-          pack(tAt(t0, m8), tAt(t0, m9)), pack(tAt(t1, m8), tAt(t1, m9))};
+      Value m0 = add(twoQ, 16 * kk);
+      SmallVector<Value> a = fragA(tb, t0, m0);
       for (int64_t nv = 0; nv < BV / 8; ++nv)
         out[nv] = mma(a, fragB(vt, add(g, 8 * nv), m0), out[nv]);
     }
@@ -2136,6 +2152,7 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     if (cfg.delta()) {
       am = carve({C, C + 1}, f32);
       betas = carve({C}, f32);
+      tb = carve({C, cfg.ldC()}, cfg.elt); // 4-byte aligned: C is even
     }
   }
   if (cfg.normalized)

@@ -5,30 +5,34 @@
 // The delta rule (MATH.md 5.2, 6.5) on mma.sync: beta is parameter 17 (f32
 // here); the fp32 [C][C + 1] matrix holds A below the diagonal and
 // (I + A)^{-1} transposed above it. Per chunk: staging, K Kᵀ and K S with
-// mma.sync (A and X = β (V − K S) written over V), the forward substitution
-// (one column per thread: T[i][j] = −(A[i][j] + Σ_m A[i][m] T[m][j]), stored
-// at [j][i]), Ṽ = T X (mma.sync) into Vᵀ's tile, then the outputs and the
-// state update of the linear kernel with Ṽ.
+// mma.sync (X = β (V − K S) written over V, and A), the forward substitution
+// (one column per thread: T[i][j] = −(A[i][j] + Σ_m A[i][m] T[m][j]), kept
+// at [j][i] and copied to a bf16 tile), Ṽ = T X (mma.sync) into Vᵀ's tile,
+// then the outputs and the state update of the linear kernel with Ṽ.
 // CHECK-LABEL: gpu.module @delta
 // CHECK: gpu.func @linattn_fwd(%{{.*}}: memref<?xbf16>, {{.*}}, %[[A15:.*]]: i64, %[[BETA:.*]]: memref<?xf32>) kernel
 // CHECK: %[[VT:.*]] = memref.view {{.*}} to memref<32x72xbf16, #gpu.address_space<workgroup>>
 // CHECK: %[[AM:.*]] = memref.view {{.*}} to memref<64x65xf32, #gpu.address_space<workgroup>>
 // CHECK: %[[BETAS:.*]] = memref.view {{.*}} to memref<64xf32, #gpu.address_space<workgroup>>
+// CHECK: %[[TB:.*]] = memref.view {{.*}} to memref<64x72xbf16, #gpu.address_space<workgroup>>
 // CHECK: scf.for
 // CHECK: memref.load %[[BETA]]
 // CHECK: memref.store {{.*}}, %[[BETAS]]
 // CHECK: gpu.barrier
 // K Kᵀ and K S, A and X:
-// CHECK: nvvm.mma.sync
 // CHECK: memref.load %[[BETAS]]
-// CHECK: arith.cmpi ult
-// CHECK: memref.store {{.*}}, %[[AM]]
+// CHECK: nvvm.mma.sync
 // CHECK: memref.load %[[VT]]
 // CHECK: arith.subf
 // CHECK: memref.store {{.*}}, %[[VT]]
+// CHECK: nvvm.mma.sync
+// CHECK: memref.store {{.*}}, %[[AM]]
 // CHECK: gpu.barrier
 // The solve:
 // CHECK: scf.if
+// CHECK: scf.for %[[Z:.*]] = %{{.*}} to %thread_id_x step
+// CHECK: memref.store {{.*}}, %[[TB]][%[[Z]], %thread_id_x]
+// CHECK: memref.store {{.*}}, %[[TB]][%thread_id_x, %thread_id_x]
 // CHECK: scf.for %[[I:.*]] = %{{.*}} to %c64{{.*}} step
 // CHECK: %[[A0:.*]] = memref.load %[[AM]][%[[I]], %thread_id_x]
 // CHECK: scf.for %[[M:.*]] = %{{.*}} to %[[I]] step %{{.*}} iter_args(%[[ACC:.*]] = %[[A0]]) -> (f32)
@@ -38,9 +42,11 @@
 // CHECK: arith.addf %[[ACC]]
 // CHECK: %[[T:.*]] = arith.negf
 // CHECK: memref.store %[[T]], %[[AM]][%thread_id_x, %[[I]]]
+// CHECK: %[[TE:.*]] = arith.truncf %[[T]]
+// CHECK: memref.store %[[TE]], %[[TB]][%[[I]], %thread_id_x]
 // CHECK: gpu.barrier
 // Ṽ = T X, then Ṽᵀ over X after a barrier:
-// CHECK: memref.load %[[AM]]
+// CHECK: vector.load %[[TB]]
 // CHECK: nvvm.mma.sync
 // CHECK: gpu.barrier
 // CHECK: memref.store {{.*}}, %[[VT]]
@@ -86,8 +92,9 @@ func.func @delta(%q: tensor<1x4x?x32xbf16>, %k: tensor<1x4x?x32xbf16>,
 // CHECK: gpu.barrier
 // CHECK: nvvm.mma.sync
 // CHECK: ex2.approx
-// CHECK: arith.cmpi ult
 // CHECK: arith.negf
+// CHECK: nvvm.mma.sync
+// CHECK: arith.cmpi ult
 // CHECK: nvvm.mma.sync
 // CHECK-NOT: arith.cmpi ule
 // CHECK: gpu.return
