@@ -150,7 +150,9 @@ std::string parseSpec(const Value &root, KernelSpec &s) {
                      {{"none", DecayKind::None},
                       {"constant", DecayKind::Constant},
                       {"scalar", DecayKind::Scalar},
-                      {"vector", DecayKind::Vector}},
+                      {"vector", DecayKind::Vector},
+                      {"delta", DecayKind::Delta},
+                      {"gated_delta", DecayKind::GatedDelta}},
                      s.decay);
   f.oneOf<FeatureMap>(*spec, p, "feature_map",
                       {{"identity", FeatureMap::Identity},
@@ -503,7 +505,12 @@ std::string cuda::validateArgs(const Manifest &m, const LaunchArgs &a,
                 "manifest needs a [H] gate tensor of ln(lambda)";
     }
     break;
+  case DecayKind::Delta:
+    if (a.gate && c.err.empty())
+      c.err = "gate: decay 'delta' takes no gate";
+    break;
   case DecayKind::Scalar:
+  case DecayKind::GatedDelta:
   case DecayKind::Vector: {
     bool vec = s.decay == DecayKind::Vector;
     if (!a.gate) {
@@ -521,6 +528,16 @@ std::string cuda::validateArgs(const Manifest &m, const LaunchArgs &a,
       c.err = std::string("decay '") + reference::decayKindName(s.decay) +
               "' is not part of the GPU ABI";
   }
+
+  // Beta (the delta rules only): f32, one per token and head.
+  bool delta = s.decay == DecayKind::Delta || s.decay == DecayKind::GatedDelta;
+  if (delta && !a.beta && c.err.empty())
+    c.err = std::string("beta: the '") + reference::decayKindName(s.decay) +
+            "' rule needs a beta tensor";
+  else if (!delta && a.beta && c.err.empty())
+    c.err = "beta: only the delta rules take a beta";
+  else if (a.beta && c.basic("beta", *a.beta, 3))
+    c.expect("beta", *a.beta, c.tokenShape(B, H, T, 0), lay + " f32");
 
   // States.
   std::vector<int64_t> st =
@@ -611,7 +628,7 @@ PackedParams &PackedParams::operator=(const PackedParams &other) {
 }
 
 void cuda::packParams(const LaunchArgs &a, const Problem &p, PackedParams &out,
-                      const DeviceTensor *gate, bool normalized) {
+                      const DeviceTensor *gate, bool normalized, bool delta) {
   int i = 0;
   // memref<?xT> expanded by the NVVM lowering: allocated, aligned, offset,
   // size, stride.
@@ -641,6 +658,10 @@ void cuda::packParams(const LaunchArgs &a, const Problem &p, PackedParams &out,
         int64_t(a.offsets.has_value())})
     out.slots[i++] = static_cast<uint64_t>(s);
   out.size = PackedParams::NumBaseSlots;
+  if (delta) { // ABI 17; never together with the normalizer parameters
+    tensor(opt(a.beta));
+    out.size = PackedParams::NumBaseSlots + 5;
+  }
   if (!normalized)
     return;
   tensor(opt(a.initialNormalizer));

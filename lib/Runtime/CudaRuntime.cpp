@@ -458,7 +458,9 @@ static std::string prepare(ModuleImpl &m, const LaunchArgs &args,
     constGate.ptr = m.constGate;
     constGate.shape = {p.heads};
   }
-  packParams(args, p, params, useConst ? &constGate : nullptr, s.normalized);
+  packParams(args, p, params, useConst ? &constGate : nullptr, s.normalized,
+             s.decay == reference::DecayKind::Delta ||
+                 s.decay == reference::DecayKind::GatedDelta);
   return "";
 }
 
@@ -633,10 +635,12 @@ int linattnRtLaunch(LinattnRtModule *module, const LinattnRtArgs *a, char *err,
   return linattnRtLaunchNormalized(module, a, nullptr, nullptr, err, errSize);
 }
 
-int linattnRtLaunchNormalized(LinattnRtModule *module, const LinattnRtArgs *a,
-                              const LinattnRtTensor *initialNormalizer,
-                              const LinattnRtTensor *finalNormalizer, char *err,
-                              size_t errSize) {
+/// The launch of every C entry point: the base arguments and the optional
+/// normalizer and beta tensors.
+static int launchC(LinattnRtModule *module, const LinattnRtArgs *a,
+                   const LinattnRtTensor *initialNormalizer,
+                   const LinattnRtTensor *finalNormalizer,
+                   const LinattnRtTensor *beta, char *err, size_t errSize) {
   LaunchArgs args;
   auto req = [](const LinattnRtTensor &t) {
     return fromC(t).value_or(DeviceTensor());
@@ -654,10 +658,25 @@ int linattnRtLaunchNormalized(LinattnRtModule *module, const LinattnRtArgs *a,
   args.offsets = fromC(a->offsets);
   args.initialNormalizer = opt(initialNormalizer);
   args.finalNormalizer = opt(finalNormalizer);
+  args.beta = opt(beta);
   std::string e = module->module->launch(args);
   if (e.empty())
     e = module->device->synchronize();
   return e.empty() ? 0 : setError(err, errSize, e);
+}
+
+int linattnRtLaunchNormalized(LinattnRtModule *module, const LinattnRtArgs *a,
+                              const LinattnRtTensor *initialNormalizer,
+                              const LinattnRtTensor *finalNormalizer, char *err,
+                              size_t errSize) {
+  return launchC(module, a, initialNormalizer, finalNormalizer, nullptr, err,
+                 errSize);
+}
+
+int linattnRtLaunchDelta(LinattnRtModule *module, const LinattnRtArgs *a,
+                         const LinattnRtTensor *beta, char *err,
+                         size_t errSize) {
+  return launchC(module, a, nullptr, nullptr, beta, err, errSize);
 }
 
 } // extern "C"

@@ -115,6 +115,8 @@ static std::string planKernel(const AttentionSpec &spec,
   form.vectorGates = spec.decay == DecayKind::Vector;
   form.causal = spec.causal;
   form.normalized = spec.normalized;
+  form.delta =
+      spec.decay == DecayKind::Delta || spec.decay == DecayKind::GatedDelta;
   return mlir::linattn::planGpuKernel(pipelineOptions(options), spec.keyDim,
                                       spec.valueDim, dtypeSize(spec.dtype),
                                       form, plan);

@@ -82,8 +82,18 @@ static int64_t wgmmaSharedBytes(int64_t dk, int64_t chunk, int64_t blockV,
 /// the Dk-vector, the one read by a chunk and the one it writes.
 static int64_t normalizerSharedBytes(int64_t dk) { return 2 * 4 * dk; }
 
+/// Shared-memory bytes the delta rule adds (mma.sync): the fp32 [C][C + 1]
+/// matrix holding A below the diagonal and (I + A)^{-1} transposed above
+/// it, the chunk's beta (fp32) and (I + A)^{-1} as a padded 16-bit tile.
+static int64_t deltaSharedBytes(int64_t chunk, int64_t elementBytes) {
+  return 4 * chunk * (chunk + 1) + 4 * chunk +
+         chunk * (chunk + kPad) * elementBytes;
+}
+
 /// What of `form` the wgmma kernel does not support, or null.
 static const char *wgmmaLacks(const GpuKernelForm &form) {
+  if (form.delta)
+    return "the delta rule";
   if (form.vectorGates)
     return "vector gates";
   if (!form.causal)
@@ -120,6 +130,11 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
   }
   if (dk % 16 || dk > 256 || dk <= 0) {
     os << "key dim " << dk << " must be a multiple of 16 and at most 256";
+    return msg;
+  }
+  if (form.delta && (form.normalized || !form.causal)) {
+    os << "the delta rule has no "
+       << (form.normalized ? "normalized" : "non-causal") << " GPU form";
     return msg;
   }
   bool hopper = chip.starts_with("sm_90");
@@ -203,6 +218,8 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
         syncSharedBytes(dk, C, BV, elementBytes, vectorGates, plan.stages);
     if (form.normalized)
       plan.sharedBytes += normalizerSharedBytes(dk);
+    if (form.delta)
+      plan.sharedBytes += deltaSharedBytes(C, elementBytes);
   }
   if (plan.sharedBytes > limit) {
     os << "needs " << plan.sharedBytes << " bytes of shared memory (chunk-size "
@@ -247,7 +264,7 @@ struct GpuConfig {
   /// token's own write (mask s < t); normalized divides by q·z + eps.
   bool causal = true, exclusive = false, normalized = false;
   double eps = 1e-10;
-  Type elt, gateElt;
+  Type elt, gateElt, betaElt;
   NVVM::MMATypes mmaType = NVVM::MMATypes::bf16;
 
   int64_t threads() const { return 32 * warps; }
@@ -259,7 +276,14 @@ struct GpuConfig {
   }
   int64_t ldK() const { return dk + kPad; }
   int64_t ldC() const { return chunk + kPad; }
-  bool hasGates() const { return decay != DecayKind::None; }
+  /// Log-gates per token (all decays but none and the ungated delta rule).
+  bool hasGates() const {
+    return decay != DecayKind::None && decay != DecayKind::Delta;
+  }
+  /// The (gated) delta rule: per-token beta, new values by the WY/UT form.
+  bool delta() const {
+    return decay == DecayKind::Delta || decay == DecayKind::GatedDelta;
+  }
   /// Per-key (GLA) gates: the decay sits inside the key contraction.
   bool vectorGates() const { return decay == DecayKind::Vector; }
   /// Scalar gates prefetched into registers (one per thread and chunk).
@@ -424,6 +448,11 @@ private:
   void stageGates(Value tok0, Value rows);
   /// This thread's row's raw scalar gate (gate type; 0 at or past `rows`).
   Value rawGate(Value tok0, Value rows);
+  /// This thread's row's element of a per-token [B, T, H] / [B, H, T]
+  /// tensor `src` of element type `elt` (0 at or past `rows`).
+  Value rowScalar(Value src, Type elt, Value tok0, Value rows);
+  /// Loads the chunk's beta into betas (f32, 0 past the end).
+  void stageBeta(Value tok0, Value rows);
   /// The f32 log-gate of this thread's row from its raw gate (ignored for
   /// constant decays): clamped, and 0 at or past `rows`.
   Value finishGate(Value raw, Value rows);
@@ -454,6 +483,10 @@ private:
   void emitChunk(Value c0, SmallVector<Value> &state);
   /// One chunk with per-key (GLA) gates, mma.sync.
   void emitChunkVector(Value c0, SmallVector<Value> &state);
+  /// The (gated) delta rule's new values of one chunk (mma.sync): replaces
+  /// Vᵀ in vt by Ṽᵀ, after which emitChunk's outputs and state update are
+  /// those of the delta rule.
+  void emitDeltaValues();
   static SmallVector<Frag> toFrags(ArrayRef<Value> flat) {
     SmallVector<Frag> frags;
     for (size_t i = 0; i < flat.size(); i += 4)
@@ -562,6 +595,11 @@ private:
   // offsets.
   Value qs, ks, vt, st, ps, kd, graw, gs, gf;
   Value kr, gb; // vector gates: raw K and the cumulative gates [C][Dk] (f32)
+  // Delta rule: the beta argument, the chunk's beta (f32 [C]) and the fp32
+  // [C][C + 1] matrix with A below the diagonal, (I + A)^{-1} transposed
+  // above it.
+  // tb is T = (I + A)^{-1} in the input type, [C][C + 8] (the A operand).
+  Value beta, betas, am, tb;
   Value headQ, headK, headV; // the q / k / v head of this block's head
   // The cp.async ring (stages > 1): dynamic shared memory, its offset and
   // slot size in bytes, this chunk's raw V rows [C][BV] and raw vector gates
@@ -760,20 +798,30 @@ void KernelEmitter::stageInputs(Value tok0, Value rows, Value vCol0) {
             [&](Value row, Value col, Value vec) { putVT(row, col, vec); });
 }
 
-Value KernelEmitter::rawGate(Value tok0, Value rows) {
+Value KernelEmitter::rowScalar(Value src, Type elt, Value tok0, Value rows) {
   return ifElse(
-      ult(tid, rows), cfg.gateElt,
+      ult(tid, rows), elt,
       [&] {
         Value tok = add(tok0, tid);
         Value off = cfg.layout == Layout::BTHD
                         ? add(mul(add(mul(batch, seqLen), tok), heads), head)
                         : add(mul(add(mul(batch, heads), head), seqLen), tok);
-        return load(gate, off);
+        return load(src, off);
       },
       [&] {
-        return Value(arith::ConstantOp::create(
-            b, loc, cfg.gateElt, b.getFloatAttr(cfg.gateElt, 0.0)));
+        return Value(
+            arith::ConstantOp::create(b, loc, elt, b.getFloatAttr(elt, 0.0)));
       });
+}
+
+Value KernelEmitter::rawGate(Value tok0, Value rows) {
+  return rowScalar(gate, cfg.gateElt, tok0, rows);
+}
+
+void KernelEmitter::stageBeta(Value tok0, Value rows) {
+  ifThen(ult(tid, idx(cfg.chunk)), [&] {
+    store(toF32(rowScalar(beta, cfg.betaElt, tok0, rows)), betas, tid);
+  });
 }
 
 Value KernelEmitter::finishGate(Value raw, Value rows) {
@@ -805,6 +853,8 @@ void KernelEmitter::beginChunk(Value c0, Value tok0, Value rows) {
           cfg.gateElt);
     else if (cfg.hasGates())
       stageGates(tok0, rows);
+    if (cfg.delta())
+      stageBeta(tok0, rows);
     return;
   }
   // The slot of chunk c0 - C is free (every chunk ends with a barrier):
@@ -852,6 +902,9 @@ void KernelEmitter::beginChunk(Value c0, Value tok0, Value rows) {
   } else if (cfg.hasGates()) {
     stageGates(tok0, rows);
   }
+  // Beta is read synchronously, like the gates outside the register FIFO.
+  if (cfg.delta())
+    stageBeta(tok0, rows);
 }
 
 Value KernelEmitter::slotOf(Value c0) {
@@ -1396,6 +1449,10 @@ void KernelEmitter::emitChunk(Value c0, SmallVector<Value> &flatState) {
     gpu::BarrierOp::create(b, loc);
   }
 
+  // Delta rule: V becomes the new values Ṽ = U − W S.
+  if (cfg.delta())
+    emitDeltaValues();
+
   // 3. Outputs of this warp's query rows (non-causal: none here, the
   // second pass emitNonCausalOutputs writes them).
   Value twoQ = mul(qd, 2);
@@ -1492,6 +1549,155 @@ void KernelEmitter::emitChunk(Value c0, SmallVector<Value> &flatState) {
   }
   gpu::BarrierOp::create(b, loc);
   flatState = flatten(state);
+}
+
+//===----------------------------------------------------------------------===//
+// The (gated) delta rule (mma.sync)
+//===----------------------------------------------------------------------===//
+//
+// The WY/UT chunk form of MATH.md 5.2 / 6.5, as lib/Reference/DeltaChunked.cpp
+// computes it, with b the chunk-local inclusive cumulative log-gates (0 for
+// the ungated rule), Γ_ts = exp(b_t − b_s) and T = (I + A)^{-1},
+// A = strict_tril(diag(β) (K Kᵀ) ⊙ Γ):
+//   Ṽ = U − W S = T diag(β) V − T diag(β e^b) K S = T X,
+//   X = diag(β) (V − diag(e^b) K S),
+// one Dk-wide product (K S) instead of two (W = T diag(β e^b) K, then W S).
+// The outputs and the state update are then those of emitChunk with Ṽ in
+// place of V: O = diag(e^b) Q S + ((Q Kᵀ) ⊙ Γ ⊙ M) Ṽ and
+// S ← e^{b_C} S + (diag(e^{b_C − b}) K)ᵀ Ṽ. Rows past the end of the
+// sequence have β = 0 and zero K, so their rows of A and X are zero, T is
+// the identity there and their Ṽ rows are zero.
+
+void KernelEmitter::emitDeltaValues() {
+  int64_t C = cfg.chunk, W = cfg.warps, BV = cfg.blockV;
+  Value twoQ = mul(qd, 2);
+  // 1. Per 16-row block of this warp: K S and then K Kᵀ with mma.sync (one
+  // after the other, so that their accumulators are not live together); X
+  // over V in vt (each element of the block's rows is read and written by
+  // the one thread holding it), A into the lower triangle of am (fp32).
+  for (int64_t mq = 0; mq < C / 16 / W; ++mq) {
+    Value row0 = add(mul(warp, C / W), 16 * mq);
+    Value t0 = add(row0, g), t1 = add(t0, 8);
+    Value bt[2] = {load(betas, t0), load(betas, t1)};
+    Value gt[2];
+    if (cfg.hasGates()) {
+      gt[0] = load(gs, t0);
+      gt[1] = load(gs, t1);
+    }
+    // X[t][j] = β_t (V[t][j] − e^{b_t} (K S)[t][j]).
+    {
+      SmallVector<Frag> kS(BV / 8, zeroFrag());
+      for (int64_t kk = 0; kk < cfg.dk / 16; ++kk) {
+        SmallVector<Value> a = fragA(ks, t0, add(twoQ, 16 * kk));
+        for (int64_t nv = 0; nv < BV / 8; ++nv)
+          kS[nv] =
+              mma(a, fragB(st, add(g, 8 * nv), add(twoQ, 16 * kk)), kS[nv]);
+      }
+      Value et[2];
+      if (cfg.hasGates()) {
+        et[0] = exp(gt[0]);
+        et[1] = exp(gt[1]);
+      }
+      for (int64_t nv = 0; nv < BV / 8; ++nv) {
+        for (int64_t e = 0; e < 4; ++e) {
+          int64_t half = e / 2;
+          Value t = half ? t1 : t0;
+          Value j = add(twoQ, 8 * nv + (e & 1));
+          Value kSx = kS[nv][e];
+          if (cfg.hasGates())
+            kSx = fmul(kSx, et[half]);
+          Value x = fmul(fsub(toF32(load(vt, {j, t})), kSx), bt[half]);
+          store(toElt(x), vt, {j, t});
+        }
+      }
+    }
+    // A[t][s] = β_t (k_t · k_s) exp(b_t − b_s) for s < t (the solve reads
+    // nothing on or above the diagonal, and overwrites what is above it).
+    SmallVector<Frag> p(C / 8, zeroFrag());
+    for (int64_t kk = 0; kk < cfg.dk / 16; ++kk) {
+      SmallVector<Value> a = fragA(ks, t0, add(twoQ, 16 * kk));
+      for (int64_t ns = 0; ns < C / 8; ++ns)
+        p[ns] = mma(a, fragB(ks, add(g, 8 * ns), add(twoQ, 16 * kk)), p[ns]);
+    }
+    for (int64_t ns = 0; ns < C / 8; ++ns) {
+      Value s0 = add(twoQ, 8 * ns), s1 = add(s0, 1);
+      Value gs0, gs1;
+      if (cfg.hasGates()) {
+        gs0 = load(gs, s0);
+        gs1 = load(gs, s1);
+      }
+      for (int64_t e = 0; e < 4; ++e) {
+        int64_t half = e / 2;
+        Value t = half ? t1 : t0, s = (e & 1) ? s1 : s0;
+        Value x = fmul(p[ns][e], bt[half]);
+        if (cfg.hasGates())
+          x = fmul(x, exp(fsub(gt[half], (e & 1) ? gs1 : gs0)));
+        store(x, am, {t, s});
+      }
+    }
+  }
+  gpu::BarrierOp::create(b, loc);
+
+  // 2. T = (I + A)^{-1} by forward substitution (fp32), one column j per
+  // thread, no barriers: for i > j, T[i][j] = −A[i][j] − Σ_{j<m<i} A[i][m]
+  // T[m][j]. T[i][j] is kept at am[j][i], above the diagonal, where A
+  // has nothing, and a thread only reads back its own column; the whole
+  // column (0 above the diagonal, 1 on it) also goes to the 16-bit tile tb,
+  // the A operand of T X.
+  ifThen(ult(tid, idx(C)), [&] {
+    Value j = tid;
+    auto zeros = scf::ForOp::create(b, loc, idx(0), j, idx(1));
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(zeros.getBody()->getTerminator());
+      store(toElt(f(0.0)), tb, {zeros.getInductionVar(), j});
+    }
+    store(toElt(f(1.0)), tb, {j, j});
+    auto rowsLoop = scf::ForOp::create(b, loc, add(j, 1), idx(C), idx(1));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(rowsLoop.getBody()->getTerminator());
+    Value i = rowsLoop.getInductionVar();
+    auto dot = scf::ForOp::create(b, loc, add(j, 1), i, idx(1),
+                                  ValueRange{load(am, {i, j})});
+    {
+      OpBuilder::InsertionGuard inner(b);
+      b.setInsertionPointToStart(dot.getBody());
+      Value m = dot.getInductionVar();
+      Value acc = fadd(dot.getRegionIterArgs()[0],
+                       fmul(load(am, {i, m}), load(am, {j, m})));
+      scf::YieldOp::create(b, loc, acc);
+    }
+    Value tij = arith::NegFOp::create(b, loc, dot.getResult(0));
+    store(tij, am, {j, i});
+    store(toElt(tij), tb, {i, j});
+  });
+  gpu::BarrierOp::create(b, loc);
+
+  // 3. Ṽ = T X for this warp's rows: T (tb) is the A operand, X (vt) the
+  // B operand.
+  SmallVector<SmallVector<Frag>> vNew;
+  for (int64_t mq = 0; mq < C / 16 / W; ++mq) {
+    Value row0 = add(mul(warp, C / W), 16 * mq);
+    Value t0 = add(row0, g), t1 = add(t0, 8);
+    SmallVector<Frag> out(BV / 8, zeroFrag());
+    for (int64_t kk = 0; kk < C / 16; ++kk) {
+      Value m0 = add(twoQ, 16 * kk);
+      SmallVector<Value> a = fragA(tb, t0, m0);
+      for (int64_t nv = 0; nv < BV / 8; ++nv)
+        out[nv] = mma(a, fragB(vt, add(g, 8 * nv), m0), out[nv]);
+    }
+    vNew.push_back(std::move(out));
+  }
+  // Every warp has read X; Ṽᵀ replaces it in vt.
+  gpu::BarrierOp::create(b, loc);
+  for (int64_t mq = 0; mq < C / 16 / W; ++mq) {
+    Value t0 = add(add(mul(warp, C / W), 16 * mq), g), t1 = add(t0, 8);
+    for (int64_t nv = 0; nv < BV / 8; ++nv)
+      for (int64_t e = 0; e < 4; ++e)
+        store(toElt(vNew[mq][nv][e]), vt,
+              {add(twoQ, 8 * nv + (e & 1)), e < 2 ? t0 : t1});
+  }
+  gpu::BarrierOp::create(b, loc);
 }
 
 //===----------------------------------------------------------------------===//
@@ -1787,7 +1993,7 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
 }
 
 void KernelEmitter::emit(gpu::GPUFuncOp func) {
-  assert(!(cfg.wgmma && (cfg.normalized || !cfg.causal)) &&
+  assert(!(cfg.wgmma && (cfg.normalized || !cfg.causal || cfg.delta())) &&
          "planGpuKernel keeps these forms on mma.sync");
   Block &entry = func.getBody().front();
   b.setInsertionPointToStart(&entry);
@@ -1806,6 +2012,8 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   hasH0 = flag(args[13]);
   hasHT = flag(args[14]);
   hasOffsets = flag(args[15]);
+  if (cfg.delta())
+    beta = args[16];
   if (cfg.normalized) {
     z0 = args[16];
     z1 = args[17];
@@ -1940,6 +2148,11 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     }
     if (cfg.normalized)
       zs = carve({2, Dk}, f32);
+    if (cfg.delta()) {
+      am = carve({C, C + 1}, f32);
+      betas = carve({C}, f32);
+      tb = carve({C, cfg.ldC()}, cfg.elt); // 4-byte aligned: C is even
+    }
   }
   if (cfg.normalized)
     initNormalizer();
@@ -2028,13 +2241,9 @@ LogicalResult LinAttnToGPUPass::configure(AttentionOp op, GpuConfig &cfg) {
                                "or sm_90a)";
   DecayAttr decay = op.getDecay();
   cfg.decay = decay.getKind();
-  if (cfg.decay != DecayKind::None && cfg.decay != DecayKind::Constant &&
-      cfg.decay != DecayKind::Scalar && cfg.decay != DecayKind::Vector)
-    return op.emitOpError() << "the GPU lowering supports decays none, "
-                               "constant, scalar and vector, not '"
-                            << stringifyDecayKind(cfg.decay) << "' yet";
   // The verifier guarantees that non-causal ops have no decay and are not
-  // exclusive, and that normalized ones are not delta rules.
+  // exclusive, that normalized ones are not delta rules, and that delta
+  // rules (only they) have a beta.
   cfg.causal = op.getCausal();
   cfg.exclusive = op.getExclusive();
   cfg.normalized = op.getNormalization() != Normalization::None;
@@ -2060,6 +2269,8 @@ LogicalResult LinAttnToGPUPass::configure(AttentionOp op, GpuConfig &cfg) {
     if (cfg.decay == DecayKind::Constant && !cfg.gateElt.isF32())
       return op.emitOpError() << "a constant decay's gate must be f32 on GPU";
   }
+  if (Value bv = op.getBeta())
+    cfg.betaElt = cast<ShapedType>(bv.getType()).getElementType();
   cfg.dk = qType.getShape().back();
   cfg.dv = cast<ShapedType>(op.getV().getType()).getShape().back();
   PTXPipelineOptions options;
@@ -2074,6 +2285,7 @@ LogicalResult LinAttnToGPUPass::configure(AttentionOp op, GpuConfig &cfg) {
   form.vectorGates = cfg.vectorGates();
   form.causal = cfg.causal;
   form.normalized = cfg.normalized;
+  form.delta = cfg.delta();
   std::string error = planGpuKernel(
       options, cfg.dk, cfg.dv, cfg.elt.getIntOrFloatBitWidth() / 8, form, plan);
   if (!error.empty())
@@ -2113,6 +2325,8 @@ LogicalResult LinAttnToGPUPass::rewrite(AttentionOp op) {
                                 tensor(b.getF32Type()), tensor(cfg.elt),
                                 tensor(b.getF32Type()), tensor(b.getI64Type())};
   argTypes.append(8, b.getI64Type());
+  if (cfg.delta()) // beta [B, T, H] / [B, H, T] (ABI 17)
+    argTypes.push_back(tensor(cfg.betaElt));
   if (cfg.normalized) {
     // Initial/final normalizer [N, H, Dk] and their flags (ABI 17-20).
     argTypes.append(2, tensor(b.getF32Type()));

@@ -45,4 +45,13 @@ if [ "$*" != "--warps=8" ]; then
   emit norm_scalar_f16_bhtd_64 "$@" --normalized --decay=scalar --dtype=f16 --layout=bhtd --dk=64 --dv=64
   emit norm_exclusive_retnet_bf16_bthd_64 "$@" --normalized --exclusive --decay=constant --schedule=retnet --dtype=bf16 --layout=bthd --dk=64 --dv=64
   emit norm_gla_elu_bf16_bthd_128 "$@" $gla128 --normalized --decay=vector --feature-map=elu_plus_one --dtype=bf16 --layout=bthd --dk=128 --dv=128
+  # The (gated) delta rule: mma.sync only (sm_90 falls back to it), beta
+  # read directly with every stage count.
+  for d in delta gated_delta; do
+    emit ${d}_bf16_bthd_64  "$@" --decay=$d --dtype=bf16 --layout=bthd --dk=64 --dv=64
+    emit ${d}_bf16_bhtd_64  "$@" --decay=$d --dtype=bf16 --layout=bhtd --dk=64 --dv=64
+    emit ${d}_bf16_bthd_128 "$@" --decay=$d --dtype=bf16 --layout=bthd --dk=128 --dv=128
+    emit ${d}_bf16_bhtd_128 "$@" --decay=$d --dtype=bf16 --layout=bhtd --dk=128 --dv=128
+  done
+  emit gated_delta_exclusive_f16_bthd_64 "$@" --exclusive --decay=gated_delta --dtype=f16 --layout=bthd --dk=64 --dv=64
 fi

@@ -47,7 +47,8 @@ const char *usage =
     "usage: linattn-launch MANIFEST.json [options]\n"
     "       linattn-launch NAME.variants.json [options]   (AOT variant set)\n"
     "  --in NAME=FILE.npy   input q, k, v, gate, initial_state, offsets,\n"
-    "                       initial_normalizer (normalized kernels)\n"
+    "                       initial_normalizer (normalized kernels), beta\n"
+    "                       (delta rules; f32)\n"
     "  --random=B,H,T       random inputs (or B,Hq,Hk,Hv,T) for the rest\n"
     "  --seed N             seed of --random (default 1)\n"
     "  --no-initial-state   --random draws no initial state (nor normalizer)\n"
@@ -233,18 +234,16 @@ std::string loadInputs(const Options &o, const Manifest &m, Problem &p) {
   const KernelSpec &s = m.spec;
   for (const auto &input : o.inputs) {
     const std::string &name = input.first, &path = input.second;
-    static const char *known[] = {"q",
-                                  "k",
-                                  "v",
-                                  "gate",
-                                  "initial_state",
-                                  "offsets",
-                                  "initial_normalizer"};
+    static const char *known[] = {"q",       "k",
+                                  "v",       "gate",
+                                  "beta",    "initial_state",
+                                  "offsets", "initial_normalizer"};
     if (std::find_if(std::begin(known), std::end(known), [&](const char *k) {
           return name == k;
         }) == std::end(known))
       return "unknown input '" + name +
-             "' (q, k, v, gate, initial_state, offsets, initial_normalizer)";
+             "' (q, k, v, gate, beta, initial_state, offsets, "
+             "initial_normalizer)";
     npy::Array a;
     if (std::string e = npy::load(path, a); !e.empty())
       return e;
@@ -262,7 +261,9 @@ std::string loadInputs(const Options &o, const Manifest &m, Problem &p) {
     bool state = name == "initial_state" || name == "initial_normalizer";
     bool tokens =
         !state && !(name == "gate" && s.decay == ref::DecayKind::Constant);
-    ElemType t = state ? ElemType::F32 : name == "gate" ? s.gateDType : s.dtype;
+    ElemType t = state || name == "beta" ? ElemType::F32
+                 : name == "gate"        ? s.gateDType
+                                         : s.dtype;
     ref::Tensor values(a.shape);
     values.data = std::move(vals);
     p.in[name] = makeHost(values, t, s.bthd && tokens);
@@ -301,6 +302,9 @@ std::string randomInputs(const Options &o, const Manifest &m, Problem &p) {
   if (r.gate && !(constant && (s.schedule || !s.logDecay.empty())))
     put("gate", *r.gate, constant ? ElemType::F32 : s.gateDType,
         s.bthd && !constant);
+  // Delta rules: beta in (0, 1) (f32, the kernel's beta type).
+  if (r.beta)
+    put("beta", *r.beta, ElemType::F32, s.bthd);
   if (p.offsets && !o.noInitialState) {
     // One state per packed sequence, not per batch entry.
     std::mt19937_64 rng(o.seed + 1);
@@ -397,6 +401,8 @@ std::string reference(const Manifest &m, Problem &p, int64_t heads,
     ri.initialState = p.in["initial_state"].logical;
   if (s.normalized && p.in.count("initial_normalizer"))
     ri.initialNormalizer = p.in["initial_normalizer"].logical;
+  if (p.in.count("beta"))
+    ri.beta = p.in["beta"].logical;
   ri.offsets = p.offsets;
   return ref::run(rs, ri, ref::Form::Chunked, want, m.launch.chunkSize);
 }
@@ -448,6 +454,8 @@ std::string stage(const Manifest &m, Problem &p, Staged &st) {
   args.v = tensorOf(p.in["v"]);
   if (p.in.count("gate"))
     args.gate = tensorOf(p.in["gate"]);
+  if (p.in.count("beta"))
+    args.beta = tensorOf(p.in["beta"]);
   if (p.in.count("initial_state"))
     args.initialState = tensorOf(p.in["initial_state"]);
   if (p.in.count("initial_normalizer"))

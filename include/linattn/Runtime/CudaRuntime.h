@@ -158,6 +158,8 @@ struct LaunchArgs {
   /// Normalized kernels only: [N, H, Dk] f32 initial and final normalizer z.
   std::optional<DeviceTensor> initialNormalizer;
   std::optional<DeviceTensor> finalNormalizer;
+  /// Delta rules only: [B, T, H] (bthd) / [B, H, T] f32 beta.
+  std::optional<DeviceTensor> beta;
 };
 
 /// Problem sizes derived from the arguments.
@@ -204,7 +206,8 @@ struct PackedParams {
   static constexpr int NumSlots = NumBaseSlots + NumNormalizerSlots;
   uint64_t slots[NumSlots] = {};
   void *params[NumSlots] = {};
-  /// The slots the kernel takes: NumBaseSlots, or NumSlots when normalized.
+  /// The slots the kernel takes: NumBaseSlots, NumSlots when normalized,
+  /// NumBaseSlots + 5 for the delta rules (beta).
   int size = NumBaseSlots;
 
   PackedParams();
@@ -215,9 +218,10 @@ struct PackedParams {
 /// Packs validated arguments (see validateArgs) into `out`. `gate` replaces
 /// args.gate when set (the runtime's uploaded constant log-decays).
 /// `normalized` appends the normalizer parameters (the manifest's
-/// spec.normalized).
+/// spec.normalized), `delta` the beta tensor (delta rules).
 void packParams(const LaunchArgs &args, const Problem &p, PackedParams &out,
-                const DeviceTensor *gate = nullptr, bool normalized = false);
+                const DeviceTensor *gate = nullptr, bool normalized = false,
+                bool delta = false);
 
 //===----------------------------------------------------------------------===//
 // Device and module (need the driver)
@@ -383,6 +387,12 @@ linattnRtLaunchNormalized(LinattnRtModule *module, const LinattnRtArgs *args,
                           const LinattnRtTensor *initialNormalizer,
                           const LinattnRtTensor *finalNormalizer, char *err,
                           size_t errSize);
+/// linattnRtLaunch for the delta rules: also the f32 beta, [B, T, H] (bthd)
+/// or [B, H, T].
+LINATTN_RT_EXPORT int linattnRtLaunchDelta(LinattnRtModule *module,
+                                           const LinattnRtArgs *args,
+                                           const LinattnRtTensor *beta,
+                                           char *err, size_t errSize);
 
 #ifdef __cplusplus
 } // extern "C"

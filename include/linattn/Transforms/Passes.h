@@ -80,6 +80,9 @@ struct GpuKernelForm {
   bool causal = true;
   /// Katharopoulos normalization: a normalizer z in shared memory.
   bool normalized = false;
+  /// The (gated) delta rule: per-token beta, the WY/UT chunk form with
+  /// (I + A)^{-1} solved in shared memory (mma.sync only).
+  bool delta = false;
 };
 
 /// Applies the defaults to `options` for keys of width `keyDim`, values of

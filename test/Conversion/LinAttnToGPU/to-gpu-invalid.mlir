@@ -12,20 +12,6 @@ func.func @negative_f32(%q: tensor<1x1x?x64xf32>, %k: tensor<1x1x?x64xf32>,
 
 // -----
 
-// The delta rules are not lowered to the GPU yet.
-func.func @negative_delta(%q: tensor<1x1x?x64xbf16>, %k: tensor<1x1x?x64xbf16>,
-                          %v: tensor<1x1x?x64xbf16>,
-                          %b: tensor<1x1x?xf32>) -> tensor<1x1x?x64xbf16> {
-  // expected-error @below {{supports decays none, constant, scalar and vector, not 'delta' yet}}
-  %o, %s = linattn.attention %q, %k, %v beta(%b : tensor<1x1x?xf32>)
-      {decay = #linattn.decay<delta>}
-      : tensor<1x1x?x64xbf16>, tensor<1x1x?x64xbf16>, tensor<1x1x?x64xbf16>
-      -> tensor<1x1x?x64xbf16>, tensor<1x1x64x64xf32>
-  return %o : tensor<1x1x?x64xbf16>
-}
-
-// -----
-
 // mma.sync tiles are 16 wide in the key dim.
 func.func @negative_key_dim(%q: tensor<1x1x?x60xbf16>, %k: tensor<1x1x?x60xbf16>,
                             %v: tensor<1x1x?x64xbf16>) -> tensor<1x1x?x64xbf16> {

@@ -162,9 +162,9 @@ TEST(CudaManifest, RejectsMalformedManifests) {
        "manifest: field 'launch.threads' is 2048, expected 1 to 1024"},
       {"boolean type", edited("\"causal\": true", "\"causal\": 1"),
        "manifest: field 'spec.causal' must be a boolean, got number"},
-      {"unknown decay", edited("\"scalar\"", "\"delta\""),
-       "manifest: field 'spec.decay' is 'delta', expected one of none, "
-       "constant, scalar, vector"},
+      {"unknown decay", edited("\"scalar\"", "\"hgrn\""),
+       "manifest: field 'spec.decay' is 'hgrn', expected one of none, "
+       "constant, scalar, vector, delta, gated_delta"},
       {"unknown dtype", edited("\"bf16\"", "\"f64\""),
        "manifest: field 'spec.dtype' is 'f64', expected one of bf16, f16, "
        "f32"},
