@@ -461,6 +461,12 @@ private:
   void putQK(Value tile, Value row, Value col, Value vec, bool isQuery);
   void putVT(Value row, Value col, Value vec);
   void putGate8(Value row, Value col, Value vec);
+  /// Rows of the chunk starting at c0: min(C, len - c0) (negative past the
+  /// end).
+  Value chunkRows(Value c0) {
+    return arith::MinSIOp::create(b, loc, idx(cfg.chunk),
+                                  arith::SubIOp::create(b, loc, len, c0));
+  }
   /// Everything chunk c0 needs before its first barrier but the state:
   /// staged inputs and gates (stages = 1), or the prefetch of chunk
   /// c0 + (S - 1) C, the wait for chunk c0's copies and their commit.
@@ -498,6 +504,21 @@ private:
     for (const Frag &fr : frags)
       flat.append(fr.begin(), fr.end());
     return flat;
+  }
+  /// rows t0 + {0, 8} (16-row block) of `aTile` [.][Dk] times the first
+  /// `cols` rows of `bTile` [.][Dk], transposed: cols / 8 accumulators
+  /// (mma.sync, both tiles row-major over Dk).
+  SmallVector<Frag> rowsTimesDk(Value aTile, Value t0, Value bTile,
+                                int64_t cols) {
+    Value twoQ = mul(qd, 2);
+    SmallVector<Frag> acc(cols / 8, zeroFrag());
+    for (int64_t kk = 0; kk < cfg.dk / 16; ++kk) {
+      SmallVector<Value> a = fragA(aTile, t0, add(twoQ, 16 * kk));
+      for (int64_t n = 0; n < cols / 8; ++n)
+        acc[n] =
+            mma(a, fragB(bTile, add(g, 8 * n), add(twoQ, 16 * kk)), acc[n]);
+    }
+    return acc;
   }
   /// out += P·V for one 16-row block: the P accumulators (C/8 fragments)
   /// become the A operand directly (mma.sync).
@@ -560,12 +581,10 @@ private:
     }
   }
 
-public:
   /// Scalar gates of the chunks in flight (gateFifo()), oldest first: the
   /// chunk loop carries them.
   SmallVector<Value> fifo;
 
-private:
   //===--- wgmma --------------------------------------------------------===//
   /// Element offset of (row, col) in a core-matrix tile with `cols` columns:
   /// 8x8 blocks of 128 contiguous bytes, K (col) blocks adjacent.
@@ -866,10 +885,13 @@ void KernelEmitter::beginChunk(Value c0, Value tok0, Value rows) {
   // Commit: each thread transforms the items it copied itself, which
   // cp.async.wait_group has made visible to it; the chunk's first barrier
   // publishes the results.
-  auto vecOf = [&](Value tile, Value row, Value col, Type elt) {
+  // Q and K tiles are core-matrix blocked for wgmma; the raw V and gate
+  // rows are always row-major.
+  auto vecOf = [&](Value tile, Value row, Value col, Type elt,
+                   bool blocked = false) {
     auto vecTy = VectorType::get({8}, elt);
     vector::LoadOp ld =
-        cfg.wgmma && tile != vraw && tile != graw8
+        blocked
             ? vector::LoadOp::create(b, loc, vecTy, tile,
                                      blockedOffset(row, col, cfg.dk))
             : vector::LoadOp::create(b, loc, vecTy, tile, ValueRange{row, col});
@@ -878,12 +900,13 @@ void KernelEmitter::beginChunk(Value c0, Value tok0, Value rows) {
   };
   if (cfg.mapsQuery())
     forEachItem(cfg.dk, [&](Value row, Value col) {
-      putQK(qs, row, col, vecOf(qs, row, col, cfg.elt), /*isQuery=*/true);
+      putQK(qs, row, col, vecOf(qs, row, col, cfg.elt, cfg.wgmma),
+            /*isQuery=*/true);
     });
   Value kTile = cfg.vectorGates() ? kr : ks;
   if (cfg.mapsKey())
     forEachItem(cfg.dk, [&](Value row, Value col) {
-      putQK(kTile, row, col, vecOf(kTile, row, col, cfg.elt),
+      putQK(kTile, row, col, vecOf(kTile, row, col, cfg.elt, cfg.wgmma),
             /*isQuery=*/false);
     });
   forEachItem(cfg.blockV, [&](Value row, Value col) {
@@ -960,12 +983,9 @@ void KernelEmitter::copyRowsAsync(
 }
 
 void KernelEmitter::issueChunk(Value c0) {
-  int64_t C = cfg.chunk, Dk = cfg.dk;
-  Value rows = arith::MaxSIOp::create(
-      b, loc,
-      arith::MinSIOp::create(b, loc, idx(C),
-                             arith::SubIOp::create(b, loc, len, c0)),
-      idx(0));
+  int64_t Dk = cfg.dk;
+  // Chunks past the end (prologue, last prefetches) have 0 rows.
+  Value rows = arith::MaxSIOp::create(b, loc, chunkRows(c0), idx(0));
   Value tok0 = add(start, c0);
   useSlot(slotOf(c0));
   auto qkAt = [&](Value row, Value col) -> SmallVector<Value> {
@@ -1197,8 +1217,7 @@ void KernelEmitter::emitNonCausalOutputs(ArrayRef<Value> state) {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPoint(forOp.getBody()->getTerminator());
   Value c0 = forOp.getInductionVar();
-  Value rows = arith::MinSIOp::create(b, loc, idx(C),
-                                      arith::SubIOp::create(b, loc, len, c0));
+  Value rows = chunkRows(c0);
   Value tok0 = add(start, c0);
   stageRows(q, batch, tok0, rows, headQ, headsQ, cfg.dk, idx(0), cfg.dk,
             [&](Value row, Value col, Value vec) {
@@ -1232,8 +1251,7 @@ void KernelEmitter::emitChunkVector(Value c0, SmallVector<Value> &flatState) {
   int64_t C = cfg.chunk, W = cfg.warps, BV = cfg.blockV, Dk = cfg.dk;
   int64_t ntw = BV / W / 8;
   SmallVector<Frag> state = toFrags(flatState);
-  Value rows = arith::MinSIOp::create(b, loc, idx(C),
-                                      arith::SubIOp::create(b, loc, len, c0));
+  Value rows = chunkRows(c0);
   Value tok0 = add(start, c0);
 
   // 1. Stage Q, raw K, Vᵀ, Sᵀ and the raw per-key log-gates [C][Dk] (rows
@@ -1423,8 +1441,7 @@ void KernelEmitter::emitChunkVector(Value c0, SmallVector<Value> &flatState) {
 void KernelEmitter::emitChunk(Value c0, SmallVector<Value> &flatState) {
   int64_t C = cfg.chunk, W = cfg.warps, BV = cfg.blockV;
   SmallVector<Frag> state = toFrags(flatState);
-  Value rows = arith::MinSIOp::create(b, loc, idx(C),
-                                      arith::SubIOp::create(b, loc, len, c0));
+  Value rows = chunkRows(c0);
   Value tok0 = add(start, c0);
 
   // 1. Stage Q, K, Vᵀ, Sᵀ (bf16) and the raw log-gates.
@@ -1586,13 +1603,7 @@ void KernelEmitter::emitDeltaValues() {
     }
     // X[t][j] = β_t (V[t][j] − e^{b_t} (K S)[t][j]).
     {
-      SmallVector<Frag> kS(BV / 8, zeroFrag());
-      for (int64_t kk = 0; kk < cfg.dk / 16; ++kk) {
-        SmallVector<Value> a = fragA(ks, t0, add(twoQ, 16 * kk));
-        for (int64_t nv = 0; nv < BV / 8; ++nv)
-          kS[nv] =
-              mma(a, fragB(st, add(g, 8 * nv), add(twoQ, 16 * kk)), kS[nv]);
-      }
+      SmallVector<Frag> kS = rowsTimesDk(ks, t0, st, BV);
       Value et[2];
       if (cfg.hasGates()) {
         et[0] = exp(gt[0]);
@@ -1613,12 +1624,7 @@ void KernelEmitter::emitDeltaValues() {
     }
     // A[t][s] = β_t (k_t · k_s) exp(b_t − b_s) for s < t (the solve reads
     // nothing on or above the diagonal, and overwrites what is above it).
-    SmallVector<Frag> p(C / 8, zeroFrag());
-    for (int64_t kk = 0; kk < cfg.dk / 16; ++kk) {
-      SmallVector<Value> a = fragA(ks, t0, add(twoQ, 16 * kk));
-      for (int64_t ns = 0; ns < C / 8; ++ns)
-        p[ns] = mma(a, fragB(ks, add(g, 8 * ns), add(twoQ, 16 * kk)), p[ns]);
-    }
+    SmallVector<Frag> p = rowsTimesDk(ks, t0, ks, C);
     for (int64_t ns = 0; ns < C / 8; ++ns) {
       Value s0 = add(twoQ, 8 * ns), s1 = add(s0, 1);
       Value gs0, gs1;
@@ -1678,7 +1684,7 @@ void KernelEmitter::emitDeltaValues() {
   SmallVector<SmallVector<Frag>> vNew;
   for (int64_t mq = 0; mq < C / 16 / W; ++mq) {
     Value row0 = add(mul(warp, C / W), 16 * mq);
-    Value t0 = add(row0, g), t1 = add(t0, 8);
+    Value t0 = add(row0, g);
     SmallVector<Frag> out(BV / 8, zeroFrag());
     for (int64_t kk = 0; kk < C / 16; ++kk) {
       Value m0 = add(twoQ, 16 * kk);
@@ -1780,8 +1786,7 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
   int64_t C = cfg.chunk, BV = cfg.blockV, Dk = cfg.dk;
   int64_t tilesPerGroup = Dk / 64 / cfg.groups();
   int64_t perTile = BV / 2;
-  Value rows = arith::MinSIOp::create(b, loc, idx(C),
-                                      arith::SubIOp::create(b, loc, len, c0));
+  Value rows = chunkRows(c0);
   Value tok0 = add(start, c0);
 
   // 1. Stage Q, K, Vᵀ, Sᵀ and the raw gates; make them visible to wgmma.
