@@ -176,16 +176,6 @@ std::optional<TuningEntry> entryFromJSON(const json::Value &o) {
   return e;
 }
 
-std::string readWholeFile(const std::string &path, std::string &out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return "cannot read '" + path + "'";
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  out = buf.str();
-  return "";
-}
-
 std::string dirName(const std::string &path) {
   size_t slash = path.find_last_of('/');
   return slash == std::string::npos ? "" : path.substr(0, slash);
@@ -356,6 +346,16 @@ storeTuningCacheEntries(const std::string &file, const std::string &compiler,
   for (const auto &[key, entry] : entries)
     merged[key] = entry;
   return writeTuningCacheFile(file, compiler, merged);
+}
+
+std::string readWholeFile(const std::string &path, std::string &out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return "cannot read '" + path + "'";
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  out = buf.str();
+  return "";
 }
 
 } // namespace linattn

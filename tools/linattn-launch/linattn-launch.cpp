@@ -31,7 +31,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -412,16 +411,6 @@ std::string dirOf(const std::string &path) {
   return slash == std::string::npos ? "." : path.substr(0, slash);
 }
 
-std::string readFile(const std::string &path, std::string &out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return "cannot read '" + path + "'";
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  out = buf.str();
-  return "";
-}
-
 /// A problem's tensors checked against the manifest and, once uploaded,
 /// its device buffers.
 struct Staged {
@@ -606,7 +595,7 @@ struct Kernels {
 
 std::string loadKernels(const std::string &path, Kernels &k) {
   std::string text;
-  if (std::string e = readFile(path, text); !e.empty())
+  if (std::string e = readWholeFile(path, text); !e.empty())
     return e;
   std::vector<std::string> files;
   std::string dir = dirOf(path);
@@ -685,7 +674,8 @@ int run(const Options &opt) {
   auto moduleOf = [&](size_t i, std::string &e) -> Module * {
     if (!modules[i]) {
       std::string ptx;
-      if (std::string re = readFile(kernels.ptxPaths[i], ptx); !re.empty()) {
+      if (std::string re = readWholeFile(kernels.ptxPaths[i], ptx);
+          !re.empty()) {
         e = re + " (the manifest's ptx)";
         return nullptr;
       }

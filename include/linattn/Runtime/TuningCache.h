@@ -39,6 +39,10 @@ namespace linattn {
 /// else $HOME/.cache/linattn; "" when none of these is set (caches off).
 std::string cacheDirectory();
 
+/// Reads the whole file at `path` into `out`. Returns "" or
+/// "cannot read '<path>'".
+std::string readWholeFile(const std::string &path, std::string &out);
+
 /// The default cache file, or "" when there is no cache directory.
 std::string defaultTuningCacheFile();
 
