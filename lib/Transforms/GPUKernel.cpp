@@ -19,6 +19,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "GPUEmitter.h"
 #include "linattn/Transforms/Passes.h"
 
 #include "linattn/Dialect/LinAttn/IR/LinAttnOps.h"
@@ -242,7 +243,6 @@ int64_t mlir::linattn::gpuSharedLimit(StringRef chip) {
 
 namespace {
 
-constexpr double kLog2e = 1.4426950408889634;
 /// Log-gates below this are clamped, as on the CPU (MATH.md 9.3).
 constexpr double kMinLogGate = -1000.0;
 
@@ -255,6 +255,12 @@ struct GpuConfig {
   bool valueMajor = false;
   std::optional<double> clampMin;
   int64_t dk = 0, dv = 0, chunk = 64, warps = 4, blockV = 64;
+  /// The feature-map prepass that maps q and k (width-changing maps).
+  std::optional<GpuMapConfig> map;
+  /// Key width of the states and normalizers in memory: Dφ, where dk is Dφ
+  /// rounded up to 16 when the feature-map prepass pads q and k with zero
+  /// features (the state rows of those features stay zero).
+  int64_t stateDk = 0;
   /// Warpgroup wgmma (sm_90a) instead of per-warp mma.sync.
   bool wgmma = false;
   /// Chunks in flight (cp.async ring slots); 1: no prefetch.
@@ -299,81 +305,16 @@ struct GpuConfig {
 using Frag = SmallVector<Value, 4>;
 
 /// Builds the body of `linattn_fwd`.
-class KernelEmitter {
+class KernelEmitter : public EmitterBase {
 public:
   KernelEmitter(OpBuilder &b, Location loc, const GpuConfig &cfg)
-      : b(b), loc(loc), cfg(cfg), f32(b.getF32Type()) {}
+      : EmitterBase(b, loc), cfg(cfg) {}
 
   void emit(gpu::GPUFuncOp func);
 
 private:
   //===--- Scalars ----------------------------------------------------===//
-  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
-  Value f(double v) {
-    return arith::ConstantOp::create(b, loc, f32, b.getF32FloatAttr(v));
-  }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
-  Value add(Value x, int64_t y) { return y ? add(x, idx(y)) : x; }
-  Value mul(Value x, int64_t y) { return y == 1 ? x : mul(x, idx(y)); }
-  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
-  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
-  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
-  Value ult(Value x, Value y) {
-    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, x, y);
-  }
-  Value ule(Value x, Value y) {
-    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule, x, y);
-  }
-  Value select(Value c, Value x, Value y) {
-    return arith::SelectOp::create(b, loc, c, x, y);
-  }
-  Value toIndex(Value i64) {
-    return arith::IndexCastOp::create(b, loc, b.getIndexType(), i64);
-  }
-  Value toF32(Value x) {
-    return x.getType() == f32 ? x : arith::ExtFOp::create(b, loc, f32, x);
-  }
   Value toElt(Value x) { return arith::TruncFOp::create(b, loc, cfg.elt, x); }
-  /// exp(x) with the SFU's ex2.approx (no libdevice needed).
-  Value exp(Value x) {
-    Value s = fmul(x, f(kLog2e));
-    auto op = NVVM::InlinePtxOp::create(b, loc, TypeRange{f32}, ValueRange{s},
-                                        ValueRange{},
-                                        "ex2.approx.ftz.f32 $0, $1;", Value());
-    return op->getResult(0);
-  }
-  Value load(Value m, ValueRange ivs) {
-    return memref::LoadOp::create(b, loc, m, ivs);
-  }
-  void store(Value x, Value m, ValueRange ivs) {
-    memref::StoreOp::create(b, loc, x, m, ivs);
-  }
-  /// if (cond) then() else zero of `type`, as a value.
-  Value ifElse(Value cond, Type type, function_ref<Value()> then,
-               function_ref<Value()> otherwise) {
-    auto op = scf::IfOp::create(b, loc, TypeRange{type}, cond, true);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(&op.getThenRegion().front());
-      scf::YieldOp::create(b, loc, then());
-      b.setInsertionPointToStart(&op.getElseRegion().front());
-      scf::YieldOp::create(b, loc, otherwise());
-    }
-    return op.getResult(0);
-  }
-  void ifThen(Value cond, function_ref<void()> then) {
-    auto op = scf::IfOp::create(b, loc, TypeRange{}, cond, false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPoint(op.thenBlock()->getTerminator());
-    then();
-  }
-  void loop(int64_t n, function_ref<void(Value)> body) {
-    auto op = scf::ForOp::create(b, loc, idx(0), idx(n), idx(1));
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPoint(op.getBody()->getTerminator());
-    body(op.getInductionVar());
-  }
 
   //===--- Tensor-core operands ---------------------------------------===//
   /// One mma operand register: two consecutive 16-bit elements.
@@ -600,10 +541,7 @@ private:
   Value packAcc(ArrayRef<Value> values);
   void fenceProxyAsync();
 
-  OpBuilder &b;
-  Location loc;
   const GpuConfig &cfg;
-  Type f32;
 
   // Kernel arguments and per-block values.
   Value q, k, v, gate, h0, o, hT, offsets;
@@ -752,17 +690,27 @@ std::pair<Value, Value> KernelEmitter::stateCoord(int64_t i) {
 /// Loads (load = true) or stores this thread's fp32 state values.
 void KernelEmitter::emitStateIO(SmallVector<Value> &state, bool load) {
   Value mem = load ? h0 : hT;
-  Value base = mul(add(mul(seq, heads), head), cfg.dk * cfg.dv);
+  int64_t dk = cfg.stateDk;
+  Value base = mul(add(mul(seq, heads), head), dk * cfg.dv);
   for (int64_t i = 0; i < cfg.stateValues(); ++i) {
     auto [d, vLocal] = stateCoord(i);
     Value col = add(mul(vTile, cfg.blockV), vLocal);
     Value off =
-        cfg.valueMajor ? add(mul(col, cfg.dk), d) : add(mul(d, cfg.dv), col);
+        cfg.valueMajor ? add(mul(col, dk), d) : add(mul(d, cfg.dv), col);
     off = add(base, off);
-    if (load)
+    if (dk != cfg.dk) { // padded key rows: zero, never stored
+      Value inside = ult(d, idx(dk));
+      if (load)
+        state[i] = ifElse(
+            inside, f32, [&] { return this->load(mem, off); },
+            [&] { return f(0.0); });
+      else
+        ifThen(inside, [&] { store(state[i], mem, off); });
+    } else if (load) {
       state[i] = this->load(mem, off);
-    else
+    } else {
       store(state[i], mem, off);
+    }
   }
 }
 
@@ -1117,10 +1065,13 @@ void KernelEmitter::forOwnFeatures(function_ref<void(Value)> body) {
 }
 
 void KernelEmitter::initNormalizer() {
-  Value base = mul(add(mul(seq, heads), head), cfg.dk);
+  Value base = mul(add(mul(seq, heads), head), cfg.stateDk);
   forOwnFeatures([&](Value d) {
+    Value from = hasZ0;
+    if (cfg.stateDk != cfg.dk)
+      from = arith::AndIOp::create(b, loc, from, ult(d, idx(cfg.stateDk)));
     Value z = ifElse(
-        hasZ0, f32, [&] { return load(z0, add(base, d)); },
+        from, f32, [&] { return load(z0, add(base, d)); },
         [&] { return f(0.0); });
     store(z, zs, {idx(0), d});
   });
@@ -1131,10 +1082,14 @@ void KernelEmitter::storeNormalizer() {
   Value tile0 =
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, vTile, idx(0));
   ifThen(arith::AndIOp::create(b, loc, hasZ1, tile0), [&] {
-    Value base = mul(add(mul(seq, heads), head), cfg.dk);
+    Value base = mul(add(mul(seq, heads), head), cfg.stateDk);
     Value row = zFinal();
     forOwnFeatures([&](Value d) {
-      store(load(zs, {row, d}), z1, add(base, d));
+      auto put = [&] { store(load(zs, {row, d}), z1, add(base, d)); };
+      if (cfg.stateDk != cfg.dk)
+        ifThen(ult(d, idx(cfg.stateDk)), put);
+      else
+        put();
     });
   });
 }
@@ -2233,6 +2188,7 @@ struct LinAttnToGPUPass
   }
 
   LogicalResult configure(AttentionOp op, GpuConfig &cfg);
+  LogicalResult configureMap(AttentionOp op, GpuConfig &cfg);
   LogicalResult rewrite(AttentionOp op);
 
   /// The chip the last configured kernel targets.
@@ -2276,8 +2232,10 @@ LogicalResult LinAttnToGPUPass::configure(AttentionOp op, GpuConfig &cfg) {
   }
   if (Value bv = op.getBeta())
     cfg.betaElt = cast<ShapedType>(bv.getType()).getElementType();
-  cfg.dk = qType.getShape().back();
+  cfg.dk = cfg.stateDk = qType.getShape().back();
   cfg.dv = cast<ShapedType>(op.getV().getType()).getShape().back();
+  if (failed(configureMap(op, cfg)))
+    return failure();
   PTXPipelineOptions options;
   options.chip = chip;
   options.mma = mma;
@@ -2301,6 +2259,64 @@ LogicalResult LinAttnToGPUPass::configure(AttentionOp op, GpuConfig &cfg) {
   cfg.blockV = plan.blockV;
   cfg.stages = plan.stages;
   targetChip = plan.targetChip;
+  return success();
+}
+
+LogicalResult LinAttnToGPUPass::configureMap(AttentionOp op, GpuConfig &cfg) {
+  auto qMap = op.getQ().getDefiningOp<FeatureMapOp>();
+  auto kMap = op.getK().getDefiningOp<FeatureMapOp>();
+  if (!qMap && !kMap)
+    return success();
+  auto inWidth = [](FeatureMapOp m) {
+    return cast<ShapedType>(m.getInput().getType()).getShape().back();
+  };
+  if (!qMap || !kMap || qMap.getKind() != kMap.getKind() ||
+      inWidth(qMap) != inWidth(kMap))
+    return op.emitOpError()
+           << "on the GPU, q and k must both come from linattn.feature_map "
+              "ops of the same kind and input width (one prepass kernel "
+              "maps both)";
+  if (op.getFeatureMap() != FeatureMapKind::Identity)
+    return op.emitOpError()
+           << "on the GPU, q and k mapped by "
+              "linattn.feature_map take no second feature "
+              "map (got '"
+           << stringifyFeatureMapKind(op.getFeatureMap()) << "')";
+  GpuMapConfig map;
+  map.kind = qMap.getKind();
+  map.layout = cfg.layout;
+  map.elt = cfg.elt;
+  map.d = inWidth(qMap);
+  map.f = map.d;
+  for (FeatureMapOp m : {qMap, kMap}) {
+    Value w = m.getWeight();
+    if (!w)
+      continue;
+    auto wt = cast<ShapedType>(w.getType());
+    if (!wt.getElementType().isF32())
+      return m.emitOpError() << "GPU feature-map weights must be f32, got "
+                             << wt.getElementType();
+    auto shape = wt.getShape();
+    // Hedgehog [.., d, f]; Performer [.., m, d].
+    map.f = map.kind == FeatureMapKind::Hedgehog ? shape.back()
+                                                 : shape[shape.size() - 2];
+  }
+  map.width = cfg.dk;
+  map.padded = llvm::alignTo(cfg.dk, 16);
+  StringRef name = stringifyFeatureMapKind(map.kind);
+  if (map.padded > 256)
+    return op.emitOpError()
+           << "feature map '" << name << "' gives " << map.width
+           << " features (padded to " << map.padded
+           << "), over the GPU kernel's key width limit of 256";
+  if (cfg.vectorGates() && map.padded != map.width)
+    return op.emitOpError()
+           << "vector gates on the GPU need the feature width to be a "
+              "multiple of 16; feature map '"
+           << name << "' gives " << map.width;
+  cfg.map = map;
+  cfg.stateDk = map.width;
+  cfg.dk = map.padded;
   return success();
 }
 
@@ -2349,6 +2365,10 @@ LogicalResult LinAttnToGPUPass::rewrite(AttentionOp op) {
 
   KernelEmitter emitter(b, loc, cfg);
   emitter.emit(kernel);
+  if (cfg.map) {
+    b.setInsertionPointAfter(kernel);
+    emitFeatureMapKernel(b, loc, *cfg.map);
+  }
   func.erase();
   return success();
 }
