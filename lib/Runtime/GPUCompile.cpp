@@ -48,7 +48,8 @@ static std::string manifestJSON(const AttentionSpec &s,
                                 const GPUCompileOptions &o,
                                 const GPUKernelImage &img,
                                 const std::string &name) {
-  double scale = s.scale ? *s.scale : 1.0 / std::sqrt(double(s.keyDim));
+  // The kernel's default scale is that of the mapped width Dφ.
+  double scale = s.scale ? *s.scale : 1.0 / std::sqrt(double(featureDim(s)));
   llvm::json::Array logDecay;
   for (double x : s.logDecay)
     logDecay.push_back(x);
@@ -117,7 +118,12 @@ static std::string planKernel(const AttentionSpec &spec,
   form.normalized = spec.normalized;
   form.delta =
       spec.decay == DecayKind::Delta || spec.decay == DecayKind::GatedDelta;
-  return mlir::linattn::planGpuKernel(pipelineOptions(options), spec.keyDim,
+  // Width-changing maps run as a prepass that pads q and k to a multiple of
+  // 16 features: the attention kernel's key width.
+  int64_t keyDim = spec.keyDim;
+  if (isWidthChangingMap(spec.featureMap))
+    keyDim = (featureDim(spec) + 15) / 16 * 16;
+  return mlir::linattn::planGpuKernel(pipelineOptions(options), keyDim,
                                       spec.valueDim, dtypeSize(spec.dtype),
                                       form, plan);
 }
@@ -145,11 +151,6 @@ static std::string compileGPUUncached(const AttentionSpec &spec,
     return std::string(
                "spec.dtype: GPU kernels take bf16 or f16 inputs, got ") +
            dtypeName(spec.dtype);
-  if (isWidthChangingMap(spec.featureMap))
-    return std::string("spec.featureMap: '") +
-           reference::featureMapName(spec.featureMap) +
-           "' is applied in the kernel on the CPU only; GPU kernels take the "
-           "elementwise maps";
   std::string source = kernelSource(spec, CompileOptions());
 
   mlir::DialectRegistry registry;

@@ -54,4 +54,16 @@ if [ "$*" != "--warps=8" ]; then
     emit ${d}_bf16_bhtd_128 "$@" --decay=$d --dtype=bf16 --layout=bhtd --dk=128 --dv=128
   done
   emit gated_delta_exclusive_f16_bthd_64 "$@" --exclusive --decay=gated_delta --dtype=f16 --layout=bthd --dk=64 --dv=64
+  # Width-changing feature maps: a linattn_map prepass kernel writes phi(q)
+  # and phi(k), padded to a multiple of 16 features. Based (symmetric Taylor,
+  # d = 16: 153 features, padded to 160; full Taylor, d = 8: 73 -> 80),
+  # Hedgehog with the normalized form, the joint Hedgehog with a scalar gate
+  # (64 features: wgmma on sm_90), FAVOR+ normalized, and hyperbolic random
+  # features with GLA gates over the 64 features.
+  emit based_bf16_bthd_16x64 "$@" --decay=none --feature-map=taylor2_symmetric --dtype=bf16 --layout=bthd --dk=16 --dv=64
+  emit taylor2_f16_bhtd_8x64 "$@" --decay=none --feature-map=taylor2 --dtype=f16 --layout=bhtd --dk=8 --dv=64
+  emit hedgehog_norm_bf16_bthd_64 "$@" --normalized --feature-map=hedgehog --features=64 --dtype=bf16 --layout=bthd --dk=64 --dv=64
+  emit hedgehog_joint_scalar_bf16_bhtd_32x64 "$@" --decay=scalar --feature-map=hedgehog_joint --dtype=bf16 --layout=bhtd --dk=32 --dv=64
+  emit performer_norm_f16_bthd_64 "$@" --normalized --feature-map=performer --features=128 --dtype=f16 --layout=bthd --dk=64 --dv=64
+  emit performer_hyp_gla_bf16_bthd_32x64 "$@" --decay=vector --feature-map=performer_hyperbolic --features=32 --dtype=bf16 --layout=bthd --dk=32 --dv=64
 fi

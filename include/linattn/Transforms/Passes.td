@@ -168,6 +168,11 @@ def LinAttnToGPU : Pass<"convert-linattn-to-gpu", "::mlir::ModuleOp"> {
     the mma quad with shuffles; z in shared memory, initial/final
     normalizer as four more kernel arguments). With mma=auto the forms the
     wgmma kernel lacks fall back to mma.sync; mma=wgmma rejects them.
+    When q and k come from width-changing `linattn.feature_map` ops, the
+    gpu.module also gets `linattn_map`, a prepass kernel (one warp per row)
+    that writes φ(x) padded with zero features to a multiple of 16; the
+    attention kernel then runs at that key width while states and
+    normalizers keep Dφ rows.
     Anything else is rejected with a diagnostic, as are tile combinations
     whose shared memory exceeds the chip's per-block limit.
   }];
