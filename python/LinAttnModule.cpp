@@ -31,6 +31,7 @@
 
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -157,6 +158,24 @@ std::optional<TensorView> toView(const char *name,
 // Kernel
 //===----------------------------------------------------------------------===//
 
+/// Spells the runtime's names of the feature-map arguments (mapWeight, ...)
+/// as the keyword arguments of Kernel.run (map_weight, ...), so that an
+/// error names what the caller passed.
+std::string pythonArgumentNames(std::string msg) {
+  static const std::pair<const char *, const char *> names[] = {
+      {"keyMapWeight", "key_map_weight"},
+      {"keyMapBias", "key_map_bias"},
+      {"mapWeight", "map_weight"},
+      {"mapBias", "map_bias"}};
+  for (const auto &[from, to] : names) {
+    size_t n = std::strlen(from);
+    for (size_t pos = msg.find(from); pos != std::string::npos;
+         pos = msg.find(from, pos + std::strlen(to)))
+      msg.replace(pos, n, to);
+  }
+  return msg;
+}
+
 std::unique_ptr<linattn::Kernel>
 compileKernel(const linattn::AttentionSpec &spec,
               const linattn::CompileOptions &options) {
@@ -182,6 +201,10 @@ void runKernel(const linattn::Kernel &kernel, const InArray &q,
                const InArray &k, const InArray &v, const OutArray &output,
                const std::optional<InArray> &gate,
                const std::optional<InArray> &beta,
+               const std::optional<InArray> &mapWeight,
+               const std::optional<InArray> &mapBias,
+               const std::optional<InArray> &keyMapWeight,
+               const std::optional<InArray> &keyMapBias,
                const std::optional<InArray> &initialState,
                const std::optional<InArray> &initialNormalizer,
                const std::optional<OutArray> &finalState,
@@ -202,13 +225,17 @@ void runKernel(const linattn::Kernel &kernel, const InArray &q,
   a.numThreads = numThreads;
   a.checkGateValues = checkGateValues;
   a.beta = toView("beta", beta);
+  a.mapWeight = toView("map_weight", mapWeight);
+  a.mapBias = toView("map_bias", mapBias);
+  a.keyMapWeight = toView("key_map_weight", keyMapWeight);
+  a.keyMapBias = toView("key_map_bias", keyMapBias);
   std::string error;
   {
     nb::gil_scoped_release release;
     error = kernel.run(a);
   }
   if (!error.empty())
-    throw nb::value_error(("linattn: " + error).c_str());
+    throw nb::value_error(("linattn: " + pythonArgumentNames(error)).c_str());
 }
 
 //===----------------------------------------------------------------------===//
@@ -277,6 +304,18 @@ referenceRun(ref::DecayKind decay, const F64In &q, const F64In &k,
   return {toNumpy(std::move(out.o)), toNumpy(std::move(out.finalState)), z};
 }
 
+F64Out referenceFeatureMap(ref::FeatureMap map, const F64In &x,
+                           const std::optional<F64In> &weight,
+                           const std::optional<F64In> &bias) {
+  std::optional<ref::Tensor> w = toTensor(weight), b = toTensor(bias);
+  ref::Tensor out;
+  if (std::string err = ref::applyFeatureMapPerHead(
+          map, toTensor(x), out, w ? &*w : nullptr, b ? &*b : nullptr);
+      !err.empty())
+    throw nb::value_error(("linattn: " + err).c_str());
+  return toNumpy(std::move(out));
+}
+
 //===----------------------------------------------------------------------===//
 // Module
 //===----------------------------------------------------------------------===//
@@ -300,7 +339,13 @@ void initEnums(nb::module_ &m) {
   nb::enum_<ref::FeatureMap>(m, "FeatureMap")
       .value("identity", ref::FeatureMap::Identity)
       .value("elu_plus_one", ref::FeatureMap::EluPlusOne)
-      .value("relu", ref::FeatureMap::Relu);
+      .value("relu", ref::FeatureMap::Relu)
+      .value("taylor2", ref::FeatureMap::Taylor2)
+      .value("taylor2_symmetric", ref::FeatureMap::Taylor2Symmetric)
+      .value("hedgehog", ref::FeatureMap::Hedgehog)
+      .value("hedgehog_joint", ref::FeatureMap::HedgehogJoint)
+      .value("performer", ref::FeatureMap::Performer)
+      .value("performer_hyperbolic", ref::FeatureMap::PerformerHyperbolic);
   nb::enum_<ref::Schedule>(m, "Schedule")
       .value("retnet", ref::Schedule::RetNet)
       .value("retnet_linspace", ref::Schedule::RetNetLinspace)
@@ -319,6 +364,7 @@ void initRuntime(nb::module_ &m) {
       .def(nb::init<>())
       .def_rw("decay", &AttentionSpec::decay)
       .def_rw("feature_map", &AttentionSpec::featureMap)
+      .def_rw("feature_count", &AttentionSpec::featureCount)
       .def_rw("schedule", &AttentionSpec::schedule)
       .def_rw("layer", &AttentionSpec::layer)
       .def_rw("num_layers", &AttentionSpec::numLayers)
@@ -348,6 +394,8 @@ void initRuntime(nb::module_ &m) {
                   "Compiles a spec for this CPU (about a second).")
       .def("run", &runKernel, "q"_a, "k"_a, "v"_a, "output"_a,
            "gate"_a = nb::none(), "beta"_a = nb::none(),
+           "map_weight"_a = nb::none(), "map_bias"_a = nb::none(),
+           "key_map_weight"_a = nb::none(), "key_map_bias"_a = nb::none(),
            "initial_state"_a = nb::none(), "initial_normalizer"_a = nb::none(),
            "final_state"_a = nb::none(), "final_normalizer"_a = nb::none(),
            "offsets"_a = nb::none(), "num_threads"_a = 0,
@@ -357,6 +405,10 @@ void initRuntime(nb::module_ &m) {
       .def_prop_ro("source_ir", &linattn::Kernel::sourceIR)
       .def_prop_ro("compile_seconds", &linattn::Kernel::compileSeconds);
   m.def("host_description", &linattn::hostDescription);
+  m.def("feature_dim", &linattn::featureDim, "spec"_a,
+        "D_phi: the key width of the states, normalizers and vector gates.");
+  m.def("feature_map_name",
+        [](ref::FeatureMap m) { return std::string(ref::featureMapName(m)); });
 }
 
 } // namespace
@@ -378,4 +430,8 @@ NB_MODULE(_linattn, m) {
            "chunk_size"_a = 64,
            "Runs the C++ fp64 reference on [B, H, T, D] float64 arrays; "
            "returns (o, final_state, final_normalizer or None).");
+  cref.def("feature_map", &referenceFeatureMap, "map"_a, "x"_a,
+           "weight"_a = nb::none(), "bias"_a = nb::none(),
+           "Applies a feature map to the last dim of a float64 array (per-head "
+           "weights need x [B, H, T, d]).");
 }

@@ -14,12 +14,21 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 import threading
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
 DECAYS = ("none", "constant", "scalar", "vector", "delta", "gated_delta")
-FEATURE_MAPS = ("identity", "elu_plus_one", "relu")
+FEATURE_MAPS = ("identity", "elu_plus_one", "relu", "taylor2",
+                "taylor2_symmetric", "hedgehog", "hedgehog_joint", "performer",
+                "performer_hyperbolic")
+#: Feature maps that change the width of q and k (MATH.md 3): the states,
+#: normalizers and vector gates have width ``feature_dim`` (D_phi).
+WIDTH_CHANGING_MAPS = FEATURE_MAPS[3:]
+#: Feature maps that take a weight (``map_weight`` at call time).
+WEIGHTED_MAPS = ("hedgehog", "hedgehog_joint", "performer",
+                 "performer_hyperbolic")
 SCHEDULES = ("retnet", "retnet_linspace", "transnormer", "lightning")
 LAYOUTS = ("bthd", "bhtd")
 STATE_LAYOUTS = ("key_major", "value_major")
@@ -33,6 +42,27 @@ _DTYPE_ALIASES = {
 }
 _FEATURE_MAP_ALIASES = {"elu+1": "elu_plus_one", "1+elu": "elu_plus_one",
                         "elu": "elu_plus_one"}
+
+
+def feature_map_width(name: str, d: int, f: int = 0) -> int:
+    """Output width D_phi of feature map ``name`` on inputs of width ``d``
+    (``f``: the weight's feature count, f for hedgehog, m for performer;
+    hedgehog_joint ignores it)."""
+    if name in ("identity", "elu_plus_one", "relu"):
+        return d
+    if name == "taylor2":
+        return 1 + d + d * d
+    if name == "taylor2_symmetric":
+        return 1 + d + d * (d + 1) // 2
+    if name == "hedgehog":
+        return 2 * f
+    if name == "hedgehog_joint":
+        return 2 * d
+    if name == "performer":
+        return f
+    if name == "performer_hyperbolic":
+        return 2 * f
+    raise ValueError(f"linattn: unknown feature map {name!r}")
 #: Runtime dtype names (the C++ DType enum).
 RUNTIME_DTYPE = {"float32": "f32", "float64": "f64", "float16": "f16",
                  "bfloat16": "bf16"}
@@ -89,8 +119,14 @@ class Spec:
     state_layout: str = "key_major"
     dtype: Optional[str] = None
     gate_dtype: Optional[str] = None
+    #: Width d of q and k as passed in (before the feature map).
     key_dim: Optional[int] = None
     value_dim: Optional[int] = None
+    #: Feature count of a map with a weight: f for hedgehog (weight
+    #: ``[d, f]``), m for performer / performer_hyperbolic (weight
+    #: ``[m, d]``). 0 means "from ``map_weight``" at call time (and d for
+    #: hedgehog_joint); maps without weights need 0.
+    feature_count: int = 0
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
@@ -128,6 +164,27 @@ class Spec:
             if v is not None and (int(v) != v or v <= 0):
                 raise ValueError(f"linattn: Spec.{f} = {v!r} must be a "
                                  "positive integer")
+        fc = self.feature_count
+        try:
+            fc = -1 if isinstance(fc, bool) else operator.index(fc)
+        except TypeError:
+            fc = -1
+        if fc < 0:
+            raise ValueError("linattn: Spec.feature_count = "
+                             f"{self.feature_count!r} must be an integer >= 0")
+        set_("feature_count", fc)
+        if fc and self.feature_map not in WEIGHTED_MAPS:
+            raise ValueError(f"linattn: Spec.feature_count = {fc} needs a "
+                             "feature map with a weight ("
+                             f"{', '.join(WEIGHTED_MAPS)}); "
+                             f"'{self.feature_map}' takes none, so it must "
+                             "be 0")
+        if fc and self.feature_map == "hedgehog_joint" and \
+                self.key_dim is not None and fc != self.key_dim:
+            raise ValueError(f"linattn: Spec.feature_count = {fc} must be 0 "
+                             "or key_dim = "
+                             f"{self.key_dim} for feature map "
+                             "'hedgehog_joint' (its weight is [d, d])")
 
     @property
     def has_gate(self) -> bool:
@@ -140,7 +197,28 @@ class Spec:
     def has_beta(self) -> bool:
         return self.decay in ("delta", "gated_delta")
 
+    @property
+    def has_map_weight(self) -> bool:
+        """Whether the feature map reads ``map_weight`` at call time."""
+        return self.feature_map in WEIGHTED_MAPS
+
+    @property
+    def feature_dim(self) -> Optional[int]:
+        """D_phi, the key width of the states, normalizers and vector gates
+        (``key_dim`` for the elementwise maps); None while ``key_dim`` (or
+        the feature count of hedgehog/performer) is not known."""
+        if self.key_dim is None:
+            return None
+        f = self.feature_count
+        if self.feature_map == "hedgehog_joint":
+            f = f or self.key_dim
+        elif self.feature_map in WEIGHTED_MAPS and not f:
+            return None
+        return feature_map_width(self.feature_map, self.key_dim, f)
+
     def effective_scale(self, key_dim: int) -> float:
+        """The query scale; the default is D_phi^-1/2, where ``key_dim``
+        is D_phi (the width after the feature map)."""
         return 1.0 / math.sqrt(key_dim) if self.scale is None else self.scale
 
     def replace(self, **changes) -> "Spec":
@@ -188,6 +266,13 @@ def _to_cpp(spec: Spec, options: CompileOptions):
     s.gate_dtype = getattr(ext.DType,
                            RUNTIME_DTYPE[spec.gate_dtype or "float32"])
     s.key_dim, s.value_dim = int(spec.key_dim), int(spec.value_dim)
+    if spec.feature_map in ("hedgehog", "performer", "performer_hyperbolic") \
+            and spec.feature_count < 1:
+        raise ValueError(f"linattn: compile() needs Spec.feature_count >= 1 "
+                         f"for feature map '{spec.feature_map}' (f of the "
+                         "[d, f] hedgehog weight, m of the [m, d] performer "
+                         "weight)")
+    s.feature_count = int(spec.feature_count)
     o = ext.CompileOptions()
     for f in dataclasses.fields(options):
         setattr(o, f.name, int(getattr(options, f.name)))

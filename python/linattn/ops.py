@@ -20,22 +20,32 @@ import numpy as np
 import functools
 
 from .compiler import CompileOptions, Spec, call_cache, compile
-from .runtime import _is_torch, check_tensor, resolve_spec
+from .runtime import _is_torch, check_map_args, check_tensor, resolve_spec
 
 
 def attention(spec: Spec, q, k, v, gate=None, beta=None, initial_state=None,
               output_final_state: bool = False, cu_seqlens=None,
               num_threads: Optional[int] = None,
-              options: Optional[CompileOptions] = None,
+              options: Optional[CompileOptions] = None, map_weight=None,
+              map_bias=None, key_map_weight=None, key_map_bias=None,
               **option_overrides):
     """Runs any spec: fills its dims/dtypes from the tensors, compiles it (or
-    takes the cached kernel) and calls it. Returns ``(o, final_state)``."""
+    takes the cached kernel) and calls it. Returns ``(o, final_state)``.
+
+    A feature map with weights (hedgehog, hedgehog_joint, performer,
+    performer_hyperbolic) takes ``map_weight`` (and ``map_bias``), applied
+    to q and, unless ``key_map_weight`` / ``key_map_bias`` are given, to k;
+    see :meth:`linattn.Kernel.__call__` for the shapes. q and k have width d
+    (``key_dim``); states, normalizers and vector gates have width D_phi
+    (``Spec.feature_dim``). ``Spec.feature_count`` 0 takes f (m) from
+    ``map_weight``."""
     # Fast path: the kernel of an earlier call with the same spec, head dims,
     # dtypes and options (the tensors are still checked by the kernel call).
     try:
         key = (spec, type(q), q.dtype, q.shape[-1], v.shape[-1],
-               None if gate is None else gate.dtype, options,
-               tuple(sorted(option_overrides.items())))
+               None if gate is None else gate.dtype,
+               None if map_weight is None else tuple(map_weight.shape),
+               options, tuple(sorted(option_overrides.items())))
         kernel = call_cache.get(key)
     except (AttributeError, IndexError, TypeError):
         key = kernel = None
@@ -43,13 +53,19 @@ def attention(spec: Spec, q, k, v, gate=None, beta=None, initial_state=None,
         for name, x in (("q", q), ("k", k), ("v", v), ("gate", gate),
                         ("beta", beta)):
             check_tensor(name, x)
-        kernel = compile(resolve_spec(spec, q, v, gate), options,
+        # Before compiling: a hedgehog/performer spec without map_weight
+        # has no feature count to compile with.
+        check_map_args(spec, map_weight, map_bias, key_map_weight,
+                       key_map_bias)
+        kernel = compile(resolve_spec(spec, q, v, gate, map_weight), options,
                          **option_overrides)
         if key is not None:
             call_cache[key] = kernel
     return kernel(q, k, v, gate=gate, beta=beta, initial_state=initial_state,
                   output_final_state=output_final_state,
-                  cu_seqlens=cu_seqlens, num_threads=num_threads)
+                  cu_seqlens=cu_seqlens, num_threads=num_threads,
+                  map_weight=map_weight, map_bias=map_bias,
+                  key_map_weight=key_map_weight, key_map_bias=key_map_bias)
 
 
 def _layout(head_first: bool) -> str:

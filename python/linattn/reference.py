@@ -63,15 +63,129 @@ def log_decay_schedule(schedule: str, num_heads: int, layer: int = 0,
     raise ValueError(f"linattn.reference: unknown schedule {schedule!r}")
 
 
-def feature_map(name: str, x: np.ndarray) -> np.ndarray:
-    """The elementwise feature maps of MATH.md 3."""
+_WEIGHTED = ("hedgehog", "hedgehog_joint", "performer",
+             "performer_hyperbolic")
+
+
+def _softmax(y: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, max-subtracted."""
+    e = np.exp(y - y.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _taylor2(x: np.ndarray, symmetric: bool) -> np.ndarray:
+    """Based: [1, x / d^(1/4), second-order terms] (MATH.md 3)."""
+    d = x.shape[-1]
+    rd = math.sqrt(d)
+    parts = [np.ones(x.shape[:-1] + (1,)), x / math.sqrt(rd)]
+    if symmetric:
+        i, j = np.triu_indices(d, 1)  # i < j in row-major order
+        parts += [x * x / (math.sqrt(2.0) * rd), x[..., i] * x[..., j] / rd]
+    else:
+        outer = x[..., :, None] * x[..., None, :]
+        parts.append(outer.reshape(x.shape[:-1] + (d * d,)) /
+                     (math.sqrt(2.0) * rd))
+    return np.concatenate(parts, axis=-1)
+
+
+def _check_map_params(name, x, weight, bias, wname, bname):
+    """Validates the parameters of map ``name`` for x [..., d]; returns
+    (weight, bias) as float64 arrays shaped to broadcast against x (a
+    per-head weight [H, a, b] against x [B, H, T, d])."""
+    d = x.shape[-1]
+    if name not in _WEIGHTED:
+        for n, t in ((wname, weight), (bname, bias)):
+            if t is not None:
+                _err(f"{n}: feature map '{name}' takes no parameters")
+        return None, None
+    if weight is None:
+        _err(f"{wname}: required for feature map '{name}'")
+    w = to_numpy(weight)
+    b = to_numpy(bias)
+    performer = name.startswith("performer")
+    if performer and b is not None:
+        _err(f"{bname}: feature map '{name}' takes no bias")
+    per_head = w.ndim == 3 or (b is not None and b.ndim == 2)
+    if per_head:
+        if x.ndim != 4:
+            _err(f"{wname}: per-head weights need x [B, H, T, d], got shape "
+                 f"{list(x.shape)}")
+        heads = x.shape[1]
+        for n, t, rank in ((wname, w, 3), (bname, b, 2)):
+            if t is not None and (t.ndim != rank or t.shape[0] != heads):
+                _err(f"{n}: expected a leading head dim of {heads} (rank "
+                     f"{rank}), got shape {list(t.shape)}")
+        w_shape = list(w.shape[1:])
+    else:
+        if w.ndim != 2:
+            _err(f"{wname}: expected a rank-2 weight for feature map "
+                 f"'{name}', got shape {list(w.shape)}")
+        w_shape = list(w.shape)
+    if performer:
+        if w_shape[1] != d or w_shape[0] < 1:
+            _err(f"{wname}: expected shape [m, {d}] for feature map "
+                 f"'{name}', got {w_shape}")
+    else:
+        f = d if name == "hedgehog_joint" else "f"
+        if w_shape[0] != d or w_shape[1] < 1 or \
+                (name == "hedgehog_joint" and w_shape[1] != d):
+            _err(f"{wname}: expected shape [{d}, {f}] for feature map "
+                 f"'{name}', got {w_shape}")
+        if b is not None and list(b.shape[int(per_head):]) != [w_shape[1]]:
+            _err(f"{bname}: expected shape [{w_shape[1]}] for feature map "
+                 f"'{name}', got {list(b.shape[int(per_head):])}")
+    if per_head:  # [H, ...] -> [H, 1, ...]: broadcasts over T (and B)
+        w = w[:, None]
+        b = None if b is None else b[:, None]
+    return w, b
+
+
+def _apply_map(name, x, weight=None, bias=None, wname="weight",
+               bname="bias"):
+    x = to_numpy(x)
+    w, b = _check_map_params(name, x, weight, bias, wname, bname)
     if name == "identity":
         return x
     if name == "elu_plus_one":
         return np.where(x > 0, x + 1.0, np.exp(np.minimum(x, 0.0)))
     if name == "relu":
         return np.maximum(x, 0.0)
-    raise ValueError(f"linattn.reference: unknown feature map {name!r}")
+    if name in ("taylor2", "taylor2_symmetric"):
+        return _taylor2(x, name == "taylor2_symmetric")
+    if name in ("hedgehog", "hedgehog_joint"):
+        y = np.einsum("...i,...ij->...j", x, w)
+        if b is not None:
+            y = y + b
+        if name == "hedgehog_joint":
+            return _softmax(np.concatenate([2 * y, -2 * y], axis=-1))
+        return np.concatenate([_softmax(y), _softmax(-y)], axis=-1)
+    if name in ("performer", "performer_hyperbolic"):
+        m = w.shape[-2]
+        xh = x / math.sqrt(math.sqrt(x.shape[-1]))
+        half_sq = 0.5 * np.sum(xh * xh, axis=-1, keepdims=True)
+        proj = np.einsum("...i,...ri->...r", xh, w)
+        if name == "performer":
+            return np.exp(proj - half_sq) / math.sqrt(m)
+        return np.concatenate([np.exp(proj - half_sq),
+                               np.exp(-proj - half_sq)],
+                              axis=-1) / math.sqrt(2.0 * m)
+    _err(f"unknown feature map {name!r}")
+
+
+def feature_map(name: str, x, weight=None, bias=None) -> np.ndarray:
+    """Feature map ``name`` of MATH.md 3 on the last dim of ``x`` ([..., d]
+    -> [..., D_phi]) in float64.
+
+    identity, elu_plus_one, relu (D_phi = d); taylor2 (1 + d + d^2) and
+    taylor2_symmetric (1 + d + d(d+1)/2), Based's second-order Taylor
+    features; hedgehog: weight [d, f], optional bias [f], [softmax(y),
+    softmax(-y)] with y = xW + b (2f); hedgehog_joint: weight [d, d], bias
+    [d], softmax([2y, -2y]) (2d); performer: weight [m, d], exp(W x^ -
+    |x^|^2/2) / sqrt(m) with x^ = x / d^(1/4) (m); performer_hyperbolic:
+    [exp(W x^), exp(-W x^)] exp(-|x^|^2/2) / sqrt(2m) (2m). A weight with a
+    leading head dim ([H, d, f], bias [H, f]) needs x [B, H, T, d]: head h
+    uses slice h."""
+    return _apply_map(name, x, weight, bias)
 
 
 def ratio(x, ref) -> float:
@@ -119,7 +233,8 @@ def attention(q, k, v, *, decay: str = "none", gate=None, beta=None,
               layout: str = "bthd", state_layout: str = "key_major",
               schedule: Optional[str] = None, layer: int = 0,
               num_layers: int = 1, log_decay=None,
-              clamp_min: Optional[float] = None):
+              clamp_min: Optional[float] = None, map_weight=None,
+              map_bias=None, key_map_weight=None, key_map_bias=None):
     """Runs the reference; returns ``(o, final_state, final_normalizer)``
     (float64; the normalizer is None unless ``normalized``).
 
@@ -130,6 +245,12 @@ def attention(q, k, v, *, decay: str = "none", gate=None, beta=None,
     (vector); beta ``[B, T, H]``; states ``[N, H, Dk, Dv]`` (``[N, H, Dv,
     Dk]`` value-major) and normalizers ``[N, H, Dk]`` with N = B or the
     number of sequences of ``cu_seqlens`` (which needs B = 1).
+
+    With a width-changing feature map (:func:`feature_map`) q and k have
+    width d and the gates, states and normalizers width D_phi (written Dk
+    above), and the default scale is D_phi^-1/2. ``map_weight`` /
+    ``map_bias`` apply to q and, unless ``key_map_weight`` is given, to k;
+    per-head ones are ``[Hq, ...]`` (``[Hk, ...]`` for the key ones).
     """
     if layout not in ("bthd", "bhtd"):
         _err(f"layout must be 'bthd' or 'bhtd', got {layout!r}")
@@ -141,10 +262,10 @@ def attention(q, k, v, *, decay: str = "none", gate=None, beta=None,
         if x.ndim != 4:
             _err(f"{name}: expected rank 4, got shape {list(x.shape)}")
     q, k, v = (_to_bhtd(x, layout) for x in (q, k, v))
-    B, _, T, dk = q.shape
+    B, _, T, d = q.shape
     dv = v.shape[3]
-    if k.shape[3] != dk:
-        _err(f"k: key dim {k.shape[3]} does not match q's {dk}")
+    if k.shape[3] != d:
+        _err(f"k: key dim {k.shape[3]} does not match q's {d}")
     if k.shape[0] != B or v.shape[0] != B or k.shape[2] != T or \
             v.shape[2] != T:
         _err(f"q, k, v: batch/length differ: {list(q.shape)}, "
@@ -158,9 +279,28 @@ def attention(q, k, v, *, decay: str = "none", gate=None, beta=None,
     if normalized and not eps > 0:
         _err(f"eps must be > 0, got {eps}")
 
+    if key_map_bias is not None and key_map_weight is None:
+        _err("key_map_bias: given without key_map_weight (k uses map_weight "
+             "and map_bias unless key_map_weight is given)")
+    q = _apply_map(feature_map_name, q, map_weight, map_bias, "map_weight",
+                   "map_bias")
+    if key_map_weight is not None:
+        k = _apply_map(feature_map_name, k, key_map_weight, key_map_bias,
+                       "key_map_weight", "key_map_bias")
+    else:
+        if map_weight is not None and q.shape[1] != k.shape[1] and (
+                np.ndim(to_numpy(map_weight)) == 3 or
+                np.ndim(to_numpy(map_bias)) == 2):
+            _err(f"map_weight: one map per q head ({q.shape[1]}) cannot be "
+                 f"applied to the {k.shape[1]} k heads; pass key_map_weight")
+        k = _apply_map(feature_map_name, k, map_weight, map_bias,
+                       "map_weight", "map_bias")
+    dk = q.shape[3]  # D_phi
+    if k.shape[3] != dk:
+        _err(f"key_map_weight: k's feature width {k.shape[3]} does not "
+             f"match q's {dk}")
     scale = 1.0 / math.sqrt(dk) if scale is None else float(scale)
-    q = scale * feature_map(feature_map_name, q)
-    k = feature_map(feature_map_name, k)
+    q = scale * q
     q, k, v = (np.repeat(x, heads // x.shape[1], axis=1) for x in (q, k, v))
     if normalized:  # the normalizer is the extra value column [V | 1]
         v = np.concatenate([v, np.ones(v.shape[:3] + (1,))], axis=3)
@@ -291,7 +431,8 @@ def _recurrent(q, k, v, g, beta, S0, causal, exclusive):
 
 
 def run(spec: Spec, q, k, v, gate=None, beta=None, initial_state=None,
-        cu_seqlens=None):
+        cu_seqlens=None, map_weight=None, map_bias=None, key_map_weight=None,
+        key_map_bias=None):
     """The reference for a :class:`~linattn.Spec`; ``initial_state`` may be a
     ``(S, z)`` pair for a normalized spec. Returns ``(o, final_state,
     final_normalizer)`` in float64."""
@@ -306,4 +447,6 @@ def run(spec: Spec, q, k, v, gate=None, beta=None, initial_state=None,
         cu_seqlens=cu_seqlens, layout=spec.layout,
         state_layout=spec.state_layout, schedule=spec.schedule,
         layer=spec.layer, num_layers=spec.num_layers,
-        log_decay=spec.log_decay, clamp_min=spec.clamp_min)
+        log_decay=spec.log_decay, clamp_min=spec.clamp_min,
+        map_weight=map_weight, map_bias=map_bias,
+        key_map_weight=key_map_weight, key_map_bias=key_map_bias)

@@ -16,7 +16,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .compiler import CompileOptions, Spec, dtype_name
+from .compiler import CompileOptions, Spec, WEIGHTED_MAPS, dtype_name
 
 _DLPACK_DEVICES = {1: "cpu", 2: "cuda", 3: "cuda_host", 4: "opencl",
                    7: "vulkan", 8: "metal", 9: "vpi", 10: "rocm",
@@ -189,6 +189,47 @@ def _offsets(cu_seqlens) -> Optional[list]:
     return [int(i) for i in arr]
 
 
+#: The feature-map parameter arguments, in the order Kernel.run takes them.
+MAP_ARGS = ("map_weight", "map_bias", "key_map_weight", "key_map_bias")
+
+
+def check_map_args(spec: Spec, map_weight=None, map_bias=None,
+                   key_map_weight=None, key_map_bias=None) -> None:
+    """ValueError naming the argument when a feature-map weight is missing
+    or given to a map without weights (the shapes are checked by the
+    runtime)."""
+    given = dict(zip(MAP_ARGS, (map_weight, map_bias, key_map_weight,
+                                key_map_bias)))
+    for name, x in given.items():
+        check_tensor(name, x)
+    fm = spec.feature_map
+    if fm not in WEIGHTED_MAPS:
+        for name, x in given.items():
+            if x is not None:
+                raise ValueError(f"linattn: {name}: feature map '{fm}' takes "
+                                 "no weights")
+        return
+    if map_weight is None:
+        shape = "[m, d] (or [Hq, m, d])" if fm.startswith("performer") \
+            else "[d, f] (or [Hq, d, f])" if fm == "hedgehog" \
+            else "[d, d] (or [Hq, d, d])"
+        raise ValueError(f"linattn: map_weight: feature map '{fm}' needs a "
+                         f"weight of shape {shape}")
+
+
+def _feature_count_from(spec: Spec, map_weight) -> int:
+    """f (hedgehog) or m (performer) of a map weight; ValueError naming
+    map_weight if it has the wrong rank."""
+    shape = tuple(map_weight.shape)
+    performer = spec.feature_map.startswith("performer")
+    if len(shape) not in (2, 3):
+        want = "[m, d] or [Hq, m, d]" if performer else "[d, f] or [Hq, d, f]"
+        raise ValueError(f"linattn: map_weight: expected shape {want} for "
+                         f"feature map '{spec.feature_map}', got "
+                         f"{list(shape)}")
+    return int(shape[-2] if performer else shape[-1])
+
+
 class Kernel:
     """A compiled kernel (from :func:`linattn.compile`). Thread-safe; the GIL
     is released while it runs."""
@@ -213,14 +254,26 @@ class Kernel:
     def __call__(self, q, k, v, gate=None, beta=None, initial_state=None,
                  output_final_state: bool = False, cu_seqlens=None,
                  num_threads: Optional[int] = None,
-                 check_gate_values: bool = True):
+                 check_gate_values: bool = True, map_weight=None,
+                 map_bias=None, key_map_weight=None, key_map_bias=None):
         """Runs the kernel; returns ``(o, final_state)``.
 
         ``final_state`` is None unless ``output_final_state``; for a
         normalized spec it is the pair ``(S, z)`` and ``initial_state`` may
-        be such a pair (or S alone, with z = 0).
+        be such a pair (or S alone, with z = 0). The states, normalizers and
+        vector gates have width ``spec.feature_dim`` (D_phi).
+
+        ``map_weight`` / ``map_bias`` are the parameters of a feature map
+        with weights (float32; float64 for float64 kernels): hedgehog
+        ``[d, f]`` and bias ``[f]``, hedgehog_joint ``[d, d]`` and ``[d]``,
+        performer(_hyperbolic) ``[m, d]`` (no bias); a leading head dim
+        (``[Hq, d, f]``, ``[Hq, f]``) gives each q head its own map. k uses
+        them too unless ``key_map_weight`` / ``key_map_bias`` (``[Hk, ...]``
+        per head) are given.
         """
         spec = self.spec
+        check_map_args(spec, map_weight, map_bias, key_map_weight,
+                       key_map_bias)
         if spec.has_gate and gate is None:
             raise ValueError(f"linattn: decay '{spec.decay}' needs a gate "
                              "tensor" + (" ([H] log-decays)"
@@ -243,6 +296,8 @@ class Kernel:
             as_input("v", v)
         gate_in = as_input("gate", gate)
         beta_in = as_input("beta", beta)
+        maps_in = {name: as_input(name, x) for name, x in zip(
+            MAP_ARGS, (map_weight, map_bias, key_map_weight, key_map_bias))}
         s0_in = as_input("initial_state", s0)
         z0_in = as_input("initial_normalizer", z0)
         offsets = _offsets(cu_seqlens)
@@ -261,7 +316,8 @@ class Kernel:
         o = empty_like_lib(q, out_shape, spec.dtype)
         state_dtype = "float64" if spec.dtype == "float64" else "float32"
         n_states = len(offsets) - 1 if offsets is not None else qs[0]
-        dk, dv = spec.key_dim, spec.value_dim
+        # States and normalizers have the feature map's output width.
+        dk, dv = spec.feature_dim, spec.value_dim
         s_shape = [n_states, heads] + ([dv, dk] if spec.state_layout ==
                                        "value_major" else [dk, dv])
         st = zt = None
@@ -271,7 +327,7 @@ class Kernel:
                 zt = empty_like_lib(q, [n_states, heads, dk], state_dtype)
         self._kernel.run(
             q_in, k_in, v_in, _as_output(o), gate=gate_in, beta=beta_in,
-            initial_state=s0_in, initial_normalizer=z0_in,
+            **maps_in, initial_state=s0_in, initial_normalizer=z0_in,
             final_state=None if st is None else _as_output(st),
             final_normalizer=None if zt is None else _as_output(zt),
             offsets=offsets,
@@ -286,9 +342,14 @@ class Kernel:
         return o, final
 
 
-def resolve_spec(spec: Spec, q, v, gate=None) -> Spec:
-    """Fills the spec fields that the tensors determine (dims, dtypes)."""
+def resolve_spec(spec: Spec, q, v, gate=None, map_weight=None) -> Spec:
+    """Fills the spec fields that the tensors determine (dims, dtypes, and
+    the feature count of a hedgehog/performer ``map_weight``)."""
     changes = {}
+    if spec.feature_count == 0 and map_weight is not None and \
+            spec.feature_map in ("hedgehog", "performer",
+                                 "performer_hyperbolic"):
+        changes["feature_count"] = _feature_count_from(spec, map_weight)
     if spec.key_dim is None:
         changes["key_dim"] = int(q.shape[-1])
     if spec.value_dim is None:
@@ -302,4 +363,4 @@ def resolve_spec(spec: Spec, q, v, gate=None) -> Spec:
 
 
 __all__ = ["Kernel", "stats", "resolve_spec", "set_num_threads",
-           "get_num_threads"]
+           "get_num_threads", "check_map_args"]
