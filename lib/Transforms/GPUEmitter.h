@@ -15,6 +15,7 @@
 
 #include "linattn/Dialect/LinAttn/IR/LinAttnOps.h"
 
+#include "mlir/AsmParser/AsmParser.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
@@ -92,8 +93,18 @@ protected:
     b.setInsertionPoint(op.thenBlock()->getTerminator());
     then();
   }
-  void loop(int64_t n, function_ref<void(Value)> body) {
-    auto op = scf::ForOp::create(b, loc, idx(0), idx(n), idx(1));
+  /// for (i = 0; i < n; ++i) body(i). `rolled` keeps LLVM from unrolling
+  /// it (the loop's registers stay those of one iteration).
+  void loop(int64_t n, function_ref<void(Value)> body, bool rolled = false) {
+    loopTo(idx(n), body, rolled);
+  }
+  void loopTo(Value n, function_ref<void(Value)> body, bool rolled = false) {
+    auto op = scf::ForOp::create(b, loc, idx(0), n, idx(1));
+    if (rolled) // scf-to-cf moves it to the latch branch
+      op->setAttr("llvm.loop_annotation",
+                  parseAttribute("#llvm.loop_annotation<unroll = <disable = "
+                                 "true>>",
+                                 b.getContext()));
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(op.getBody()->getTerminator());
     body(op.getInductionVar());

@@ -433,7 +433,10 @@ private:
   /// The (gated) delta rule's new values of one chunk (mma.sync): replaces
   /// Vᵀ in vt by Ṽᵀ, after which emitChunk's outputs and state update are
   /// those of the delta rule.
-  void emitDeltaValues();
+  void emitDeltaValues(Value c0);
+  /// T = (I + A)^{-1} of the chunk (am in, am and tb out), ending with a
+  /// barrier.
+  void emitDeltaSolve(Value c0);
   static SmallVector<Frag> toFrags(ArrayRef<Value> flat) {
     SmallVector<Frag> frags;
     for (size_t i = 0; i < flat.size(); i += 4)
@@ -1423,7 +1426,7 @@ void KernelEmitter::emitChunk(Value c0, SmallVector<Value> &flatState) {
 
   // Delta rule: V becomes the new values Ṽ = U − W S.
   if (cfg.delta())
-    emitDeltaValues();
+    emitDeltaValues(c0);
 
   // 3. Outputs of this warp's query rows (non-causal: none here, the
   // second pass emitNonCausalOutputs writes them).
@@ -1540,7 +1543,113 @@ void KernelEmitter::emitChunk(Value c0, SmallVector<Value> &flatState) {
 // sequence have β = 0 and zero K, so their rows of A and X are zero, T is
 // the identity there and their Ṽ rows are zero.
 
-void KernelEmitter::emitDeltaValues() {
+void KernelEmitter::emitDeltaSolve(Value c0) {
+  int64_t C = cfg.chunk, n = cfg.threads();
+  // The thread index, as a value that depends on the chunk: indices and
+  // addresses computed from tid alone would be hoisted out of the chunk loop
+  // and stay live across it (min(tid, c0 + n) is tid).
+  Value tid = arith::MinUIOp::create(b, loc, this->tid, add(c0, n));
+  // acc + Σ_{m ∈ [from, to)} am[r1][m] · am[r2][m], r1 and r2 fixed or not.
+  auto dot = [&](Value acc, Value from, Value to, function_ref<Value(Value)> x,
+                 function_ref<Value(Value)> y) {
+    auto loop = scf::ForOp::create(b, loc, from, to, idx(1), ValueRange{acc});
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value m = loop.getInductionVar();
+    scf::YieldOp::create(b, loc,
+                         fadd(loop.getRegionIterArgs()[0], fmul(x(m), y(m))));
+    return loop.getResult(0);
+  };
+  // The end of the 16-row block holding row / column j.
+  auto blockEnd = [&](Value j) {
+    return add(mul(arith::DivUIOp::create(b, loc, j, idx(16)), 16), 16);
+  };
+  // (a) Each 16 x 16 diagonal block by forward substitution, one column j
+  // per thread: T[i][j] = −A[i][j] − Σ_{j<m<i} A[i][m] T[m][j] for the rows
+  // i > j of j's block (a thread reads back only its own column).
+  // (C may exceed the thread count: then a thread takes several columns.)
+  loop((C + n - 1) / n, [&](Value e) {
+    Value j = add(mul(e, n), tid);
+    ifThen(ult(j, idx(C)), [&] {
+      // Column j of tb: 0 above the diagonal, 1 on it.
+      loopTo(j, [&](Value m) { store(toElt(f(0.0)), tb, {m, j}); });
+      store(toElt(f(1.0)), tb, {j, j});
+      Value end = blockEnd(j);
+      auto rows = scf::ForOp::create(b, loc, add(j, 1), end, idx(1));
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(rows.getBody()->getTerminator());
+      Value i = rows.getInductionVar();
+      Value acc = dot(
+          load(am, {i, j}), add(j, 1), i,
+          [&](Value m) {
+            return load(am, {i, m});
+          },
+          [&](Value m) {
+            return load(am, {j, m});
+          });
+      Value t = arith::NegFOp::create(b, loc, acc);
+      store(t, am, {j, i});
+      store(toElt(t), tb, {i, j});
+    });
+  });
+  gpu::BarrierOp::create(b, loc);
+  // (b) Block rows r0 = 16, 32, ...: for each (i, j) with i in the block
+  // row and j < r0 (spread over all threads),
+  //   U[i][j] = A[i][j] + Σ_{j<m<r0} A[i][m] T[m][j]
+  // (the products A[ib][mb] T[mb][kb], mb ∈ [kb, ib)) goes to am[j][i],
+  // above the diagonal and unused so far; after a barrier
+  //   T[i][j] = −U[i][j] − Σ_{r0<=m<i} T[i][m] U[m][j]   (−T[ib][ib] U)
+  // goes over A at am[i][j], which nothing reads any more. So T's
+  // off-diagonal blocks sit below the diagonal, its diagonal blocks above.
+  for (int64_t r0 = 16; r0 < C; r0 += 16) {
+    int64_t count = 16 * r0;
+    auto forPairs = [&](function_ref<void(Value, Value)> body) {
+      loop((count + n - 1) / n,
+           [&](Value e) {
+             Value k = add(mul(e, n), tid);
+             auto pair = [&] {
+               body(add(arith::DivUIOp::create(b, loc, k, idx(r0)), r0),
+                    arith::RemUIOp::create(b, loc, k, idx(r0)));
+             };
+             if (count % n)
+               ifThen(ult(k, idx(count)), pair);
+             else
+               pair();
+           },
+           /*rolled=*/true);
+    };
+    forPairs([&](Value i, Value j) {
+      Value end = blockEnd(j);
+      auto aRow = [&](Value m) { return load(am, {i, m}); };
+      // T[m][j]: above the diagonal in j's block, below it past the block.
+      Value acc = dot(load(am, {i, j}), add(j, 1), end, aRow, [&](Value m) {
+        return load(am, {j, m});
+      });
+      acc = dot(acc, end, idx(r0), aRow, [&](Value m) {
+        return load(am, {m, j});
+      });
+      store(acc, am, {j, i});
+    });
+    gpu::BarrierOp::create(b, loc);
+    forPairs([&](Value i, Value j) {
+      Value acc = dot(
+          load(am, {j, i}), idx(r0), i,
+          [&](Value m) {
+            return load(am, {m, i});
+          },
+          [&](Value m) {
+            return load(am, {j, m});
+          });
+      Value t = arith::NegFOp::create(b, loc, acc);
+      store(t, am, {i, j});
+      store(toElt(t), tb, {i, j});
+    });
+    gpu::BarrierOp::create(b, loc);
+  }
+  // Each path ended with a barrier: tb and am are complete.
+}
+
+void KernelEmitter::emitDeltaValues(Value c0) {
   int64_t C = cfg.chunk, W = cfg.warps, BV = cfg.blockV;
   Value twoQ = mul(qd, 2);
   // 1. Per 16-row block of this warp: K S and then K Kᵀ with mma.sync (one
@@ -1599,40 +1708,10 @@ void KernelEmitter::emitDeltaValues() {
   }
   gpu::BarrierOp::create(b, loc);
 
-  // 2. T = (I + A)^{-1} by forward substitution (fp32), one column j per
-  // thread, no barriers: for i > j, T[i][j] = −A[i][j] − Σ_{j<m<i} A[i][m]
-  // T[m][j]. T[i][j] is kept at am[j][i], above the diagonal, where A
-  // has nothing, and a thread only reads back its own column; the whole
-  // column (0 above the diagonal, 1 on it) also goes to the 16-bit tile tb,
-  // the A operand of T X.
-  ifThen(ult(tid, idx(C)), [&] {
-    Value j = tid;
-    auto zeros = scf::ForOp::create(b, loc, idx(0), j, idx(1));
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPoint(zeros.getBody()->getTerminator());
-      store(toElt(f(0.0)), tb, {zeros.getInductionVar(), j});
-    }
-    store(toElt(f(1.0)), tb, {j, j});
-    auto rowsLoop = scf::ForOp::create(b, loc, add(j, 1), idx(C), idx(1));
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPoint(rowsLoop.getBody()->getTerminator());
-    Value i = rowsLoop.getInductionVar();
-    auto dot = scf::ForOp::create(b, loc, add(j, 1), i, idx(1),
-                                  ValueRange{load(am, {i, j})});
-    {
-      OpBuilder::InsertionGuard inner(b);
-      b.setInsertionPointToStart(dot.getBody());
-      Value m = dot.getInductionVar();
-      Value acc = fadd(dot.getRegionIterArgs()[0],
-                       fmul(load(am, {i, m}), load(am, {j, m})));
-      scf::YieldOp::create(b, loc, acc);
-    }
-    Value tij = arith::NegFOp::create(b, loc, dot.getResult(0));
-    store(tij, am, {j, i});
-    store(toElt(tij), tb, {i, j});
-  });
-  gpu::BarrierOp::create(b, loc);
+  // 2. T = (I + A)^{-1} in fp32, blocked by 16 rows (test/GPU/delta-model.py
+  // models it). T[i][j] (i > j) is kept at am[j][i], above the diagonal,
+  // where A has nothing; T's diagonal is 1.
+  emitDeltaSolve(c0);
 
   // 3. Ṽ = T X for this warp's rows: T (tb) is the A operand, X (vt) the
   // B operand.

@@ -9,8 +9,7 @@ q, k, v, gate and beta):
   b   = inclusive cumsum of the clamped log-gates (0 without gates)
   X   = diag(beta) (V - diag(e^b) K S)           (over V in vt)
   A   = beta_t (k_t . k_s) e^{b_t - b_s}, s < t  (am, lower triangle)
-  T   = (I + A)^{-1}, column j by itself: T[i][j] = -(A[i][j] +
-        sum_{j<m<i} A[i][m] T[m][j])
+  T   = (I + A)^{-1}, blocked by 16 rows (solve_blocked)
   Vt  = T X
   O   = diag(e^b) Q S + ((Q K^T) (.) Gamma (.) M) Vt   (M: s <= t or s < t)
   S  <- e^{b_C} S + (diag(e^{b_C - b}) K)^T Vt
@@ -38,6 +37,54 @@ def recurrent(q, k, v, beta, g, s0, exclusive):
     return o, s
 
 
+def solve_blocked(am):
+    """T = (I + A)^{-1} as the kernel computes it, in place in `am` (fp32
+    [C][C + 1], A below the diagonal):
+      1. each 16x16 diagonal block by forward substitution, one column per
+         thread; T[i][j] of a diagonal block goes to am[j][i] (above);
+      2. block row r0 = 16, 32, ...: for i in [r0, r0 + 16), j < r0,
+         U[i][j] = A[i][j] + sum_{j<m<r0} A[i][m] T[m][j], written to
+         am[j][i] (above the diagonal, free until then); after a barrier,
+         T[i][j] = -(U[i][j] + sum_{r0<=m<i} T[i][m] U[m][j]) over A at
+         am[i][j] (A[r0 block row] is no longer needed).
+    So off-diagonal blocks of T sit below the diagonal, diagonal blocks
+    above. Returns T as a full matrix (the 16-bit tile tb)."""
+    am = am.copy()
+    c = am.shape[0]
+
+    def same_block(i, j):
+        return i // 16 == j // 16
+
+    def t_at(m, j):  # T[m][j] for m > j
+        return am[j, m] if same_block(m, j) else am[m, j]
+
+    for j in range(c):  # 1. one thread per column, within its block
+        end = j // 16 * 16 + 16
+        for i in range(j + 1, end):
+            acc = am[i, j]
+            for m in range(j + 1, i):
+                acc += am[i, m] * am[j, m]
+            am[j, i] = -acc
+    for r0 in range(16, c, 16):  # 2. block rows
+        for i in range(r0, r0 + 16):
+            for j in range(r0):
+                acc = am[i, j]
+                end = j // 16 * 16 + 16
+                for m in range(j + 1, end):
+                    acc += am[i, m] * am[j, m]
+                for m in range(end, r0):
+                    acc += am[i, m] * am[m, j]
+                am[j, i] = acc  # U
+        for i in range(r0, r0 + 16):
+            for j in range(r0):
+                acc = am[j, i]
+                for m in range(r0, i):
+                    acc += am[m, i] * am[j, m]
+                am[i, j] = -acc
+    return np.array([[t_at(i, j) if i > j else float(i == j)
+                      for j in range(c)] for i in range(c)])
+
+
 def kernel_chunk(q, k, v, beta, g, s, exclusive):
     """One chunk as the kernel computes it (all C rows, padded)."""
     c = q.shape[0]
@@ -47,13 +94,7 @@ def kernel_chunk(q, k, v, beta, g, s, exclusive):
     for t in range(c):
         for u in range(t):
             am[t, u] = beta[t] * (k[t] @ k[u]) * np.exp(b[t] - b[u])
-    tm = np.eye(c)
-    for j in range(c):  # one thread per column
-        for i in range(j + 1, c):
-            acc = am[i, j]
-            for m in range(j + 1, i):
-                acc += am[i, m] * tm[m, j]
-            tm[i, j] = -acc
+    tm = solve_blocked(am)
     vt = tm @ x
     keep = np.tril(np.ones((c, c), dtype=bool), -1 if exclusive else 0)
     # Selected, not multiplied: above the diagonal exp(b_t - b_s) may be inf.

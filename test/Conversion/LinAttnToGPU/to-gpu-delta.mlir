@@ -5,9 +5,9 @@
 // The delta rule (MATH.md 5.2, 6.5) on mma.sync: beta is parameter 17 (f32
 // here); the fp32 [C][C + 1] matrix holds A below the diagonal and
 // (I + A)^{-1} transposed above it. Per chunk: staging, K Kᵀ and K S with
-// mma.sync (X = β (V − K S) written over V, and A), the forward substitution
-// (one column per thread: T[i][j] = −(A[i][j] + Σ_m A[i][m] T[m][j]), kept
-// at [j][i] and copied to a bf16 tile), Ṽ = T X (mma.sync) into Vᵀ's tile,
+// mma.sync (X = β (V − K S) written over V, and A), the blocked solve for
+// T = (I + A)^{-1} (kept at [j][i] and copied to a bf16 tile), Ṽ = T X
+// (mma.sync) into Vᵀ's tile,
 // then the outputs and the state update of the linear kernel with Ṽ.
 // CHECK-LABEL: gpu.module @delta
 // CHECK: gpu.func @linattn_fwd(%{{.*}}: memref<?xbf16>, {{.*}}, %[[A15:.*]]: i64, %[[BETA:.*]]: memref<?xf32>) kernel
@@ -28,22 +28,67 @@
 // CHECK: nvvm.mma.sync
 // CHECK: memref.store {{.*}}, %[[AM]]
 // CHECK: gpu.barrier
-// The solve:
+// The solve, blocked by 16 rows, writing T to the bf16 tile as it goes:
+// (a) each diagonal block by forward substitution, one column j per thread
+// (rows up to the end of j's block), after zeros above the diagonal of
+// column j and a 1 on it.
+// The thread index as min(tid, c0 + 128) (= tid), so that nothing derived
+// from it is hoisted out of the chunk loop:
+// CHECK: %[[TID:.*]] = arith.minui %thread_id_x, %{{.*}} : index
+// CHECK: %[[J:.*]] = arith.addi %{{.*}}, %[[TID]] : index
 // CHECK: scf.if
-// CHECK: scf.for %[[Z:.*]] = %{{.*}} to %thread_id_x step
-// CHECK: memref.store {{.*}}, %[[TB]][%[[Z]], %thread_id_x]
-// CHECK: memref.store {{.*}}, %[[TB]][%thread_id_x, %thread_id_x]
-// CHECK: scf.for %[[I:.*]] = %{{.*}} to %c64{{.*}} step
-// CHECK: %[[A0:.*]] = memref.load %[[AM]][%[[I]], %thread_id_x]
+// CHECK: scf.for %[[Z:.*]] = %{{.*}} to %[[J]] step
+// CHECK: memref.store {{.*}}, %[[TB]][%[[Z]], %[[J]]]
+// CHECK: memref.store {{.*}}, %[[TB]][%[[J]], %[[J]]]
+// CHECK: %[[BLK:.*]] = arith.divui %[[J]], %c16
+// CHECK: %[[BLK16:.*]] = arith.muli %[[BLK]], %c16
+// CHECK: %[[END:.*]] = arith.addi %[[BLK16]], %c16
+// CHECK: scf.for %[[I:.*]] = %{{.*}} to %[[END]] step
+// CHECK: %[[A0:.*]] = memref.load %[[AM]][%[[I]], %[[J]]]
 // CHECK: scf.for %[[M:.*]] = %{{.*}} to %[[I]] step %{{.*}} iter_args(%[[ACC:.*]] = %[[A0]]) -> (f32)
 // CHECK: memref.load %[[AM]][%[[I]], %[[M]]]
-// CHECK: memref.load %[[AM]][%thread_id_x, %[[M]]]
+// CHECK: memref.load %[[AM]][%[[J]], %[[M]]]
 // CHECK: arith.mulf
 // CHECK: arith.addf %[[ACC]]
 // CHECK: %[[T:.*]] = arith.negf
-// CHECK: memref.store %[[T]], %[[AM]][%thread_id_x, %[[I]]]
+// CHECK: memref.store %[[T]], %[[AM]][%[[J]], %[[I]]]
 // CHECK: %[[TE:.*]] = arith.truncf %[[T]]
-// CHECK: memref.store %[[TE]], %[[TB]][%[[I]], %thread_id_x]
+// CHECK: memref.store %[[TE]], %[[TB]][%[[I]], %[[J]]]
+// CHECK: gpu.barrier
+// (b) block row 16, two (i, j) pairs per thread: U = A[i][j] + Σ A[i][m]
+// T[m][j] in two loops (T above the diagonal within j's block, below it
+// past the block), stored above the diagonal at [j][i]; after a barrier
+// T[i][j] = −U[i][j] − Σ_{16<=m<i} T[i][m] U[m][j] over A at [i][j].
+// Block rows 32 and 48 follow (4 and 6 pairs per thread).
+// CHECK: scf.for %{{.*}} = %c0{{.*}} to %c2{{.*}} step
+// CHECK: %[[I1:.*]] = arith.addi %{{.*}}, %c16{{.*}} : index
+// CHECK: %[[J1:.*]] = arith.remui %{{.*}}, %c16{{.*}} : index
+// CHECK: %[[JEND:.*]] = arith.addi %{{.*}}, %c16{{.*}} : index
+// CHECK: %[[U0:.*]] = memref.load %[[AM]][%[[I1]], %[[J1]]]
+// CHECK: %[[UA:.*]] = scf.for %[[MA:.*]] = %{{.*}} to %[[JEND]] step %{{.*}} iter_args(%{{.*}} = %[[U0]]) -> (f32)
+// CHECK-NEXT: memref.load %[[AM]][%[[I1]], %[[MA]]]
+// CHECK-NEXT: memref.load %[[AM]][%[[J1]], %[[MA]]]
+// CHECK: %[[UB:.*]] = scf.for %[[MB:.*]] = %[[JEND]] to %c16{{.*}} step %{{.*}} iter_args(%{{.*}} = %[[UA]]) -> (f32)
+// CHECK-NEXT: memref.load %[[AM]][%[[I1]], %[[MB]]]
+// CHECK-NEXT: memref.load %[[AM]][%[[MB]], %[[J1]]]
+// CHECK: memref.store %[[UB]], %[[AM]][%[[J1]], %[[I1]]]
+// CHECK: gpu.barrier
+// CHECK: %[[I2:.*]] = arith.addi %{{.*}}, %c16{{.*}} : index
+// CHECK: %[[J2:.*]] = arith.remui %{{.*}}, %c16{{.*}} : index
+// CHECK: memref.load %[[AM]][%[[J2]], %[[I2]]]
+// CHECK: scf.for %[[M2:.*]] = %c16{{.*}} to %[[I2]] step
+// CHECK-NEXT: memref.load %[[AM]][%[[M2]], %[[I2]]]
+// CHECK-NEXT: memref.load %[[AM]][%[[J2]], %[[M2]]]
+// CHECK: %[[T2:.*]] = arith.negf
+// CHECK: memref.store %[[T2]], %[[AM]][%[[I2]], %[[J2]]]
+// CHECK: %[[T2E:.*]] = arith.truncf %[[T2]]
+// CHECK: memref.store %[[T2E]], %[[TB]][%[[I2]], %[[J2]]]
+// CHECK: gpu.barrier
+// CHECK: scf.for %{{.*}} = %c0{{.*}} to %c4{{.*}} step
+// CHECK: gpu.barrier
+// CHECK: gpu.barrier
+// CHECK: scf.for %{{.*}} = %c0{{.*}} to %c6{{.*}} step
+// CHECK: gpu.barrier
 // CHECK: gpu.barrier
 // Ṽ = T X, then Ṽᵀ over X after a barrier:
 // CHECK: vector.load %[[TB]]
