@@ -487,6 +487,9 @@ std::string upload(Device &dev, Buffers &buf, Problem &p, Staged &st) {
   if (args.gate)
     if (std::string e = up(p.in["gate"].array, *args.gate); !e.empty())
       return e;
+  if (args.beta)
+    if (std::string e = up(p.in["beta"].array, *args.beta); !e.empty())
+      return e;
   if (args.initialState)
     if (std::string e = up(p.in["initial_state"].array, *args.initialState);
         !e.empty())
