@@ -26,7 +26,8 @@ config.environment.pop("LINATTN_TUNE", None)
 
 tool_dirs = [config.linattn_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(
-    ["linattn-opt", "linattn-reference", "linattn-run"], tool_dirs)
+    ["linattn-opt", "linattn-reference", "linattn-run", "linattn-launch"],
+    tool_dirs)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 # ptxas from the CUDA toolkit checks generated PTX where it is installed.

@@ -37,6 +37,27 @@ const char *cuda::elemTypeName(ElemType t) {
 
 size_t cuda::elemTypeSize(ElemType t) { return t == ElemType::F32 ? 4 : 2; }
 
+bool cuda::needsMapPrepass(reference::FeatureMap m) {
+  using reference::FeatureMap;
+  return m != FeatureMap::Identity && m != FeatureMap::EluPlusOne &&
+         m != FeatureMap::Relu;
+}
+
+bool cuda::mapTakesWeight(reference::FeatureMap m) {
+  using reference::FeatureMap;
+  return m == FeatureMap::Hedgehog || m == FeatureMap::HedgehogJoint ||
+         m == FeatureMap::Performer || m == FeatureMap::PerformerHyperbolic;
+}
+
+bool cuda::mapTakesBias(reference::FeatureMap m) {
+  using reference::FeatureMap;
+  return m == FeatureMap::Hedgehog || m == FeatureMap::HedgehogJoint;
+}
+
+int64_t cuda::paddedFeatureDim(int64_t featureDim) {
+  return (featureDim + 15) / 16 * 16;
+}
+
 //===----------------------------------------------------------------------===//
 // Manifest
 //===----------------------------------------------------------------------===//
@@ -137,6 +158,79 @@ public:
   }
 };
 
+/// The feature_count rules of the map and spec.featureDim (checked against
+/// `given`, the manifest's feature_dim or -1 when absent).
+std::string checkFeatureWidth(KernelSpec &s, int64_t given) {
+  using reference::FeatureMap;
+  std::string name = reference::featureMapName(s.featureMap);
+  std::string count = std::to_string(s.featureCount);
+  if (s.featureMap == FeatureMap::HedgehogJoint) {
+    // f = d; 0 stands for d as in AttentionSpec::featureCount.
+    if (s.featureCount != 0 && s.featureCount != s.keyDim)
+      return "manifest: spec.feature_count of feature map 'hedgehog_joint' "
+             "must be key_dim (" +
+             std::to_string(s.keyDim) + "), got " + count;
+    s.featureCount = s.keyDim;
+  } else if (mapTakesWeight(s.featureMap) && s.featureCount < 1) {
+    return "manifest: spec.feature_count must be >= 1 for feature map '" +
+           name + "', got " + count;
+  } else if (!mapTakesWeight(s.featureMap) && s.featureCount != 0) {
+    return "manifest: spec.feature_count must be 0 for feature map '" + name +
+           "' (it has no weights), got " + count;
+  }
+  int64_t width =
+      reference::featureMapWidth(s.featureMap, s.keyDim, s.featureCount);
+  if (width > (1 << 16))
+    return "manifest: feature map '" + name + "' gives feature_dim " +
+           std::to_string(width) + " for key_dim " + std::to_string(s.keyDim) +
+           "; at most 65536 is supported";
+  if (given >= 0 && given != width)
+    return "manifest: spec.feature_dim is " + std::to_string(given) +
+           ", expected " + std::to_string(width) + " (feature map '" + name +
+           "' with key_dim " + std::to_string(s.keyDim) + ", feature_count " +
+           std::to_string(s.featureCount) + ")";
+  s.featureDim = width;
+  return "";
+}
+
+/// The top-level `map` object: required exactly for the width-changing
+/// maps.
+std::string parseMap(const Value &root, Manifest &m) {
+  Fields f;
+  std::string name = reference::featureMapName(m.spec.featureMap);
+  bool mapped = needsMapPrepass(m.spec.featureMap);
+  const Value *map = f.field(root, "", "map", /*optional=*/!mapped);
+  if (!mapped) {
+    if (map && map->kind != Value::Kind::Null)
+      return "manifest: field 'map' is only for the width-changing feature "
+             "maps, got feature_map '" +
+             name + "'";
+    return "";
+  }
+  if (!f.typed(map, "map", Value::Kind::Object, "an object"))
+    return f.err;
+  MapLaunch ml;
+  f.str(*map, "map.", "entry", ml.entry);
+  f.integer(*map, "map.", "threads", ml.threads, 1, 1024);
+  f.integer(*map, "map.", "rows_per_block", ml.rowsPerBlock, 1, 1024);
+  f.integer(*map, "map.", "padded_dim", ml.paddedDim, 1, INT64_MAX);
+  if (!f.err.empty())
+    return f.err;
+  if (ml.entry.empty())
+    return "manifest: field 'map.entry' is empty";
+  if (ml.entry == m.entry)
+    return "manifest: field 'map.entry' names the attention entry '" + m.entry +
+           "'";
+  int64_t want = paddedFeatureDim(m.spec.featureDim);
+  if (ml.paddedDim != want)
+    return "manifest: map.padded_dim is " + std::to_string(ml.paddedDim) +
+           ", expected " + std::to_string(want) + " (spec.feature_dim " +
+           std::to_string(m.spec.featureDim) +
+           " rounded up to a multiple of 16)";
+  m.map = std::move(ml);
+  return "";
+}
+
 std::string parseSpec(const Value &root, KernelSpec &s) {
   using reference::DecayKind;
   using reference::FeatureMap;
@@ -154,10 +248,16 @@ std::string parseSpec(const Value &root, KernelSpec &s) {
                       {"delta", DecayKind::Delta},
                       {"gated_delta", DecayKind::GatedDelta}},
                      s.decay);
+  auto fm = [](FeatureMap m) {
+    return std::pair<const char *, FeatureMap>(reference::featureMapName(m), m);
+  };
   f.oneOf<FeatureMap>(*spec, p, "feature_map",
-                      {{"identity", FeatureMap::Identity},
-                       {"elu_plus_one", FeatureMap::EluPlusOne},
-                       {"relu", FeatureMap::Relu}},
+                      {fm(FeatureMap::Identity), fm(FeatureMap::EluPlusOne),
+                       fm(FeatureMap::Relu), fm(FeatureMap::Taylor2),
+                       fm(FeatureMap::Taylor2Symmetric),
+                       fm(FeatureMap::Hedgehog), fm(FeatureMap::HedgehogJoint),
+                       fm(FeatureMap::Performer),
+                       fm(FeatureMap::PerformerHyperbolic)},
                       s.featureMap);
   f.oneOf<bool>(*spec, p, "layout", {{"bthd", true}, {"bhtd", false}}, s.bthd);
   std::initializer_list<std::pair<const char *, ElemType>> types = {
@@ -214,8 +314,15 @@ std::string parseSpec(const Value &root, KernelSpec &s) {
     }
   if (f.field(*spec, p, "eps", /*optional=*/true))
     f.number(*spec, p, "eps", s.eps);
+  if (f.field(*spec, p, "feature_count", /*optional=*/true))
+    f.integer(*spec, p, "feature_count", s.featureCount, 0, 1 << 16);
+  int64_t featureDim = -1;
+  if (f.field(*spec, p, "feature_dim", /*optional=*/true))
+    f.integer(*spec, p, "feature_dim", featureDim, 1, INT64_MAX);
   if (!f.err.empty())
     return f.err;
+  if (std::string e = checkFeatureWidth(s, featureDim); !e.empty())
+    return e;
 
   // Cross-field rules of the ABI.
   if (s.layer >= s.numLayers)
@@ -287,6 +394,8 @@ std::string cuda::parseManifest(const std::string &text, Manifest &out) {
             1 << 30);
   if (!f.err.empty())
     return f.err;
+  if (std::string e = parseMap(root, m); !e.empty())
+    return e;
   out = std::move(m);
   return "";
 }
@@ -423,6 +532,107 @@ public:
   }
 };
 
+/// spec.featureDim, or keyDim in a hand-built spec that left it 0.
+int64_t keyWidth(const KernelSpec &s) {
+  return s.featureDim > 0 ? s.featureDim : s.keyDim;
+}
+
+/// The weight and bias of one side (q or k) of a map with weights.
+struct MapSide {
+  const char *weightName, *biasName;
+  const std::optional<DeviceTensor> *weight, *bias;
+  /// Heads of the side's tensor (Hq or Hk) and its name.
+  int64_t heads;
+  const char *side;
+};
+
+/// Checks one side's weight ([a, b] or [heads, a, b]) and bias ([f] or
+/// [heads, f], with the weight's head dim or without, like the weight).
+void checkMapSide(Checker &c, const KernelSpec &s, const MapSide &m) {
+  using reference::FeatureMap;
+  bool performer = s.featureMap == FeatureMap::Performer ||
+                   s.featureMap == FeatureMap::PerformerHyperbolic;
+  int64_t d = s.keyDim, f = s.featureCount;
+  std::vector<int64_t> ws =
+      performer ? std::vector<int64_t>{f, d} : std::vector<int64_t>{d, f};
+  std::vector<int64_t> wsHeads = ws;
+  wsHeads.insert(wsHeads.begin(), m.heads);
+  std::string what = std::string(reference::featureMapName(s.featureMap)) +
+                     ", d = " + std::to_string(d);
+  if (s.featureMap != FeatureMap::HedgehogJoint)
+    what += std::string(performer ? ", m = " : ", f = ") + std::to_string(f);
+  const DeviceTensor &w = **m.weight;
+  size_t rank = w.shape.size();
+  if ((rank == 2 || rank == 3) && !c.basic(m.weightName, w, rank))
+    return;
+  if (w.shape != ws && w.shape != wsHeads) {
+    c.err = std::string(m.weightName) + ": expected shape " + fmtShape(ws) +
+            " or " + fmtShape(wsHeads) + " (" + what + ", one per " + m.side +
+            " head), got " + fmtShape(w.shape);
+    return;
+  }
+  if (!*m.bias)
+    return;
+  // The prepass has one per-head flag for the weight and the bias.
+  bool perHead = rank == 3;
+  std::vector<int64_t> bs =
+      perHead ? std::vector<int64_t>{m.heads, f} : std::vector<int64_t>{f};
+  const DeviceTensor &b = **m.bias;
+  if ((b.shape.size() == 1 || b.shape.size() == 2) &&
+      !c.basic(m.biasName, b, b.shape.size()))
+    return;
+  if (b.shape != bs)
+    c.err = std::string(m.biasName) + ": expected shape " + fmtShape(bs) +
+            " (" + what + (perHead ? ", per head" : ", shared") + " like " +
+            m.weightName + "), got " + fmtShape(b.shape);
+}
+
+/// The feature-map weights: required for the maps with weights, forbidden
+/// for the others; k falls back to q's.
+void checkMapArgs(Checker &c, const LaunchArgs &a, const Problem &p) {
+  const KernelSpec &s = c.spec;
+  std::string name = reference::featureMapName(s.featureMap);
+  if (!mapTakesWeight(s.featureMap)) {
+    for (auto [n, t] : {std::pair{"map_weight", &a.mapWeight},
+                        {"map_bias", &a.mapBias},
+                        {"key_map_weight", &a.keyMapWeight},
+                        {"key_map_bias", &a.keyMapBias}})
+      if (*t) {
+        c.err =
+            std::string(n) + ": feature map '" + name + "' takes no weights";
+        return;
+      }
+    return;
+  }
+  if (!a.mapWeight) {
+    c.err = "map_weight: feature map '" + name + "' needs a weight";
+    return;
+  }
+  if (!mapTakesBias(s.featureMap) && (a.mapBias || a.keyMapBias)) {
+    c.err = std::string(a.mapBias ? "map_bias" : "key_map_bias") +
+            ": feature map '" + name + "' takes no bias";
+    return;
+  }
+  if (a.keyMapBias && !a.keyMapWeight) {
+    c.err = "key_map_bias: given without key_map_weight (k uses map_weight "
+            "and map_bias unless key_map_weight is given)";
+    return;
+  }
+  checkMapSide(c, s,
+               {"map_weight", "map_bias", &a.mapWeight, &a.mapBias, p.hq, "q"});
+  if (!c.err.empty())
+    return;
+  if (a.keyMapWeight) {
+    checkMapSide(c, s,
+                 {"key_map_weight", "key_map_bias", &a.keyMapWeight,
+                  &a.keyMapBias, p.hk, "k"});
+  } else if (a.mapWeight->shape.size() == 3 && p.hq != p.hk) {
+    c.err = "map_weight: one map per q head (" + std::to_string(p.hq) +
+            ") cannot be applied to the " + std::to_string(p.hk) +
+            " k heads; pass key_map_weight";
+  }
+}
+
 } // namespace
 
 std::string cuda::validateArgs(const Manifest &m, const LaunchArgs &a,
@@ -482,6 +692,9 @@ std::string cuda::validateArgs(const Manifest &m, const LaunchArgs &a,
     p.numSeqs = a.offsets->shape[0] - 1;
   }
   int64_t B = p.batch, T = p.seqLen, N = p.numSeqs;
+  // Key width of gates, states and normalizers: Dphi after the map.
+  int64_t dk = keyWidth(s);
+  const char *dkName = needsMapPrepass(s.featureMap) ? "Dphi" : "Dk";
   c.basic("o", a.o, 4);
   c.expect("o", a.o, c.tokenShape(B, H, T, s.valueDim),
            lay + ", H = max(Hq, Hk, Hv), Dv");
@@ -518,8 +731,8 @@ std::string cuda::validateArgs(const Manifest &m, const LaunchArgs &a,
         c.err = std::string("gate: the '") + reference::decayKindName(s.decay) +
                 "' decay needs a gate";
     } else if (c.basic("gate", *a.gate, vec ? 4 : 3)) {
-      c.expect("gate", *a.gate, c.tokenShape(B, H, T, vec ? s.keyDim : 0),
-               lay + (vec ? ", Dk" : ""));
+      c.expect("gate", *a.gate, c.tokenShape(B, H, T, vec ? dk : 0),
+               lay + (vec ? std::string(", ") + dkName : ""));
     }
     break;
   }
@@ -540,11 +753,13 @@ std::string cuda::validateArgs(const Manifest &m, const LaunchArgs &a,
     c.expect("beta", *a.beta, c.tokenShape(B, H, T, 0), lay + " f32");
 
   // States.
-  std::vector<int64_t> st =
-      s.stateValueMajor ? std::vector<int64_t>{N, H, s.valueDim, s.keyDim}
-                        : std::vector<int64_t>{N, H, s.keyDim, s.valueDim};
-  const char *stWhy = s.stateValueMajor ? "[N, H, Dv, Dk] f32, value-major"
-                                        : "[N, H, Dk, Dv] f32";
+  std::vector<int64_t> st = s.stateValueMajor
+                                ? std::vector<int64_t>{N, H, s.valueDim, dk}
+                                : std::vector<int64_t>{N, H, dk, s.valueDim};
+  std::string stWhy =
+      s.stateValueMajor
+          ? std::string("[N, H, Dv, ") + dkName + "] f32, value-major"
+          : std::string("[N, H, ") + dkName + ", Dv] f32";
   if (a.initialState && c.basic("initial_state", *a.initialState, 4))
     c.expect("initial_state", *a.initialState, st, stWhy);
   if (a.finalState && c.basic("final_state", *a.finalState, 4))
@@ -561,8 +776,11 @@ std::string cuda::validateArgs(const Manifest &m, const LaunchArgs &a,
       c.err = std::string(name) +
               ": only normalized kernels (spec.normalized) take a normalizer";
     else if (c.basic(name, **z, 3))
-      c.expect(name, **z, {N, H, s.keyDim}, "[N, H, Dk] f32");
+      c.expect(name, **z, {N, H, dk},
+               std::string("[N, H, ") + dkName + "] f32");
   }
+  if (c.err.empty())
+    checkMapArgs(c, a, p);
   if (!c.err.empty())
     return c.err;
   out = p;
@@ -627,23 +845,27 @@ PackedParams &PackedParams::operator=(const PackedParams &other) {
   return *this;
 }
 
+/// A memref<?xT> as the NVVM lowering expands it: allocated, aligned,
+/// offset, size, stride; a null tensor is absent (null, size 0).
+static void putTensor(uint64_t *slots, int &i, const DeviceTensor *t) {
+  uint64_t ptr = t ? t->ptr : 0;
+  int64_t n = t ? t->numel() : 0;
+  slots[i++] = ptr;
+  slots[i++] = ptr;
+  slots[i++] = 0;
+  slots[i++] = static_cast<uint64_t>(n);
+  slots[i++] = 1;
+}
+
+static const DeviceTensor *optTensor(const std::optional<DeviceTensor> &t) {
+  return t ? &*t : nullptr;
+}
+
 void cuda::packParams(const LaunchArgs &a, const Problem &p, PackedParams &out,
                       const DeviceTensor *gate, bool normalized, bool delta) {
   int i = 0;
-  // memref<?xT> expanded by the NVVM lowering: allocated, aligned, offset,
-  // size, stride.
-  auto tensor = [&](const DeviceTensor *t) {
-    uint64_t ptr = t ? t->ptr : 0;
-    int64_t n = t ? t->numel() : 0;
-    out.slots[i++] = ptr;
-    out.slots[i++] = ptr;
-    out.slots[i++] = 0;
-    out.slots[i++] = static_cast<uint64_t>(n);
-    out.slots[i++] = 1;
-  };
-  auto opt = [](const std::optional<DeviceTensor> &t) {
-    return t ? &*t : nullptr;
-  };
+  auto tensor = [&](const DeviceTensor *t) { putTensor(out.slots, i, t); };
+  auto opt = optTensor;
   tensor(&a.q);
   tensor(&a.k);
   tensor(&a.v);
@@ -669,4 +891,87 @@ void cuda::packParams(const LaunchArgs &a, const Problem &p, PackedParams &out,
   out.slots[i++] = a.initialNormalizer.has_value();
   out.slots[i++] = a.finalNormalizer.has_value();
   out.size = PackedParams::NumSlots;
+}
+
+//===----------------------------------------------------------------------===//
+// The feature-map prepass
+//===----------------------------------------------------------------------===//
+
+MapWorkspace cuda::mapWorkspace(const Manifest &m, const Problem &p) {
+  MapWorkspace w;
+  w.paddedDim = m.map ? m.map->paddedDim : paddedFeatureDim(m.spec.featureDim);
+  w.rowsQ = p.batch * p.seqLen * p.hq;
+  w.rowsK = p.batch * p.seqLen * p.hk;
+  size_t row = static_cast<size_t>(w.paddedDim) * elemTypeSize(m.spec.dtype);
+  w.qBytes = static_cast<size_t>(w.rowsQ) * row;
+  w.kBytes = static_cast<size_t>(w.rowsK) * row;
+  // phi(k) on its own 256-byte boundary, like a separate allocation.
+  w.kOffset = (w.qBytes + 255) / 256 * 256;
+  w.bytes = w.kOffset + w.kBytes;
+  return w;
+}
+
+std::pair<DeviceTensor, DeviceTensor>
+cuda::mapWorkspaceTensors(const Manifest &m, const Problem &p,
+                          const MapWorkspace &ws, uint64_t base) {
+  Checker c(m.spec);
+  DeviceTensor q{base, c.tokenShape(p.batch, p.hq, p.seqLen, ws.paddedDim)};
+  DeviceTensor k{base + ws.kOffset,
+                 c.tokenShape(p.batch, p.hk, p.seqLen, ws.paddedDim)};
+  return {q, k};
+}
+
+PackedMapParams::PackedMapParams() {
+  for (int i = 0; i < NumSlots; ++i)
+    params[i] = &slots[i];
+}
+
+PackedMapParams::PackedMapParams(const PackedMapParams &other)
+    : PackedMapParams() {
+  std::copy(std::begin(other.slots), std::end(other.slots), slots);
+}
+
+PackedMapParams &PackedMapParams::operator=(const PackedMapParams &other) {
+  std::copy(std::begin(other.slots), std::end(other.slots), slots);
+  return *this;
+}
+
+void cuda::packMapParams(const LaunchArgs &a, const Problem &p, bool key,
+                         const DeviceTensor &out, PackedMapParams &pp) {
+  const std::optional<DeviceTensor> *w = &a.mapWeight, *b = &a.mapBias;
+  if (key && a.keyMapWeight) {
+    w = &a.keyMapWeight;
+    b = &a.keyMapBias;
+  }
+  int64_t heads = key ? p.hk : p.hq;
+  int i = 0;
+  putTensor(pp.slots, i, key ? &a.k : &a.q);
+  putTensor(pp.slots, i, optTensor(*w));
+  putTensor(pp.slots, i, optTensor(*b));
+  putTensor(pp.slots, i, &out);
+  bool perHead = *w && (*w)->shape.size() == 3;
+  for (int64_t v : {p.batch * p.seqLen * heads, p.seqLen, heads,
+                    int64_t(perHead), int64_t(b->has_value())})
+    pp.slots[i++] = static_cast<uint64_t>(v);
+}
+
+std::string cuda::computeMapGeometry(const Manifest &m, int64_t rows,
+                                     Geometry &out) {
+  if (!m.map)
+    return "manifest: feature map '" +
+           std::string(reference::featureMapName(m.spec.featureMap)) +
+           "' has no map prepass";
+  int64_t blocks = (rows + m.map->rowsPerBlock - 1) / m.map->rowsPerBlock;
+  if (blocks > 2147483647)
+    return "map grid: " + std::to_string(rows) + " rows need " +
+           std::to_string(blocks) +
+           " blocks, more than the grid x limit 2147483647";
+  Geometry g;
+  g.grid[0] = static_cast<unsigned>(blocks);
+  g.grid[1] = g.grid[2] = 1;
+  g.block[0] = static_cast<unsigned>(m.map->threads);
+  g.block[1] = g.block[2] = 1;
+  g.sharedBytes = 0;
+  out = g;
+  return "";
 }

@@ -356,6 +356,11 @@ struct cuda::ModuleImpl {
   /// head count they were computed for.
   uint64_t constGate = 0;
   int64_t constGateHeads = -1;
+  /// Mapped manifests: the map entry and the grow-only workspace of phi(q)
+  /// and phi(k).
+  CUfunction mapFunction = nullptr;
+  uint64_t workspace = 0;
+  size_t workspaceBytes = 0;
 };
 
 Module::Module() : impl(std::make_unique<ModuleImpl>()) {}
@@ -365,6 +370,8 @@ Module::~Module() {
   d.bind("cuCtxSetCurrent");
   if (impl->constGate)
     d.api->cuMemFree_v2(impl->constGate);
+  if (impl->workspace)
+    d.api->cuMemFree_v2(impl->workspace);
   if (impl->module)
     d.api->cuModuleUnload(impl->module);
 }
@@ -413,6 +420,13 @@ std::unique_ptr<Module> Device::loadModule(const std::string &ptx,
           &mod->impl->function, mod->impl->module, m.entry.c_str()))
     return fail(cuError(*impl->api, "cuModuleGetFunction", r) + " (entry '" +
                 m.entry + "' from the manifest)");
+  if (m.map)
+    if (CUresult r = impl->api->cuModuleGetFunction(
+            &mod->impl->mapFunction, mod->impl->module, m.map->entry.c_str()))
+      return fail(cuError(*impl->api, "cuModuleGetFunction", r) +
+                  " (map entry '" + m.map->entry +
+                  "' from the manifest; feature map '" +
+                  reference::featureMapName(m.spec.featureMap) + "')");
   if (m.launch.sharedBytes > 48 * 1024)
     if (CUresult r = impl->api->cuFuncSetAttribute(
             mod->impl->function,
@@ -424,14 +438,67 @@ std::unique_ptr<Module> Device::loadModule(const std::string &ptx,
   return mod;
 }
 
-/// Validates and packs; uploads the constant log-decays when needed.
+namespace {
+/// Everything one launch() runs, packed: the map prepass of q and k (mapped
+/// manifests only), then the attention kernel.
+struct LaunchPlan {
+  bool mapped = false;
+  PackedMapParams mapQ, mapK;
+  Geometry mapQGeo, mapKGeo;
+  PackedParams params;
+  Geometry geo;
+};
+} // namespace
+
+/// Grows the module's workspace to at least `bytes` (grow-only).
+static std::string reserveWorkspace(ModuleImpl &m, size_t bytes) {
+  if (m.workspace && m.workspaceBytes >= bytes)
+    return "";
+  Device &d = *m.device;
+  if (m.workspace) {
+    // Earlier launches may still read the old buffer.
+    if (std::string e = d.synchronize(); !e.empty())
+      return e;
+    d.free(m.workspace);
+    m.workspace = 0;
+    m.workspaceBytes = 0;
+  }
+  if (std::string e = d.alloc(bytes, m.workspace); !e.empty())
+    return "map workspace (" + std::to_string(bytes) + " bytes): " + e;
+  m.workspaceBytes = bytes;
+  return "";
+}
+
+/// Validates and packs; uploads the constant log-decays and sizes the map
+/// workspace when needed. Launches nothing.
 static std::string prepare(ModuleImpl &m, const LaunchArgs &args,
-                           PackedParams &params, Geometry &geo) {
+                           LaunchPlan &plan) {
   Problem p;
   if (std::string e = validateArgs(m.manifest, args, p); !e.empty())
     return e;
-  if (std::string e = computeGeometry(m.manifest, p, geo); !e.empty())
+  if (std::string e = computeGeometry(m.manifest, p, plan.geo); !e.empty())
     return e;
+  LaunchArgs mappedArgs;
+  plan.mapped = m.manifest.map.has_value();
+  if (plan.mapped) {
+    MapWorkspace ws = mapWorkspace(m.manifest, p);
+    if (std::string e = computeMapGeometry(m.manifest, ws.rowsQ, plan.mapQGeo);
+        !e.empty())
+      return e;
+    if (std::string e = computeMapGeometry(m.manifest, ws.rowsK, plan.mapKGeo);
+        !e.empty())
+      return e;
+    if (std::string e = reserveWorkspace(m, ws.bytes); !e.empty())
+      return e;
+    auto [phiQ, phiK] = mapWorkspaceTensors(m.manifest, p, ws, m.workspace);
+    packMapParams(args, p, /*key=*/false, phiQ, plan.mapQ);
+    packMapParams(args, p, /*key=*/true, phiK, plan.mapK);
+    mappedArgs = args;
+    mappedArgs.q = phiQ;
+    mappedArgs.k = phiK;
+  }
+  const LaunchArgs &fwdArgs = plan.mapped ? mappedArgs : args;
+  PackedParams &params = plan.params;
   const KernelSpec &s = m.manifest.spec;
   DeviceTensor constGate;
   bool useConst = s.decay == reference::DecayKind::Constant && !args.gate;
@@ -458,32 +525,48 @@ static std::string prepare(ModuleImpl &m, const LaunchArgs &args,
     constGate.ptr = m.constGate;
     constGate.shape = {p.heads};
   }
-  packParams(args, p, params, useConst ? &constGate : nullptr, s.normalized,
+  packParams(fwdArgs, p, params, useConst ? &constGate : nullptr, s.normalized,
              s.decay == reference::DecayKind::Delta ||
                  s.decay == reference::DecayKind::GatedDelta);
   return "";
 }
 
-static std::string launchPacked(ModuleImpl &m, PackedParams &params,
-                                const Geometry &g) {
+static std::string launchKernel(ModuleImpl &m, CUfunction f, void **params,
+                                const Geometry &g, const char *what) {
   const DriverApi &api = *m.driver->api;
   if (g.grid[0] == 0 || g.grid[1] == 0 || g.grid[2] == 0)
-    return ""; // nothing to do (no heads or sequences)
-  if (CUresult r = api.cuLaunchKernel(
-          m.function, g.grid[0], g.grid[1], g.grid[2], g.block[0], g.block[1],
-          g.block[2], g.sharedBytes, nullptr, params.params, nullptr))
-    return cuError(api, "cuLaunchKernel", r);
+    return ""; // nothing to do (no rows, heads or sequences)
+  if (CUresult r = api.cuLaunchKernel(f, g.grid[0], g.grid[1], g.grid[2],
+                                      g.block[0], g.block[1], g.block[2],
+                                      g.sharedBytes, nullptr, params, nullptr))
+    return cuError(api, what, r);
   return "";
+}
+
+/// Launches a prepared plan: map(q), map(k), then the attention kernel, in
+/// order on the default stream.
+static std::string launchPlanned(ModuleImpl &m, LaunchPlan &plan) {
+  if (plan.mapped) {
+    if (std::string e = launchKernel(m, m.mapFunction, plan.mapQ.params,
+                                     plan.mapQGeo, "cuLaunchKernel (map q)");
+        !e.empty())
+      return e;
+    if (std::string e = launchKernel(m, m.mapFunction, plan.mapK.params,
+                                     plan.mapKGeo, "cuLaunchKernel (map k)");
+        !e.empty())
+      return e;
+  }
+  return launchKernel(m, m.function, plan.params.params, plan.geo,
+                      "cuLaunchKernel");
 }
 
 std::string Module::launch(const LaunchArgs &args) {
   if (std::string b = impl->device->impl->bind("cuCtxSetCurrent"); !b.empty())
     return b;
-  PackedParams params;
-  Geometry geo;
-  if (std::string e = prepare(*impl, args, params, geo); !e.empty())
+  LaunchPlan plan;
+  if (std::string e = prepare(*impl, args, plan); !e.empty())
     return e;
-  return launchPacked(*impl, params, geo);
+  return launchPlanned(*impl, plan);
 }
 
 std::string Module::timeLaunches(const LaunchArgs &args, int warmup, int reps,
@@ -491,9 +574,8 @@ std::string Module::timeLaunches(const LaunchArgs &args, int warmup, int reps,
   DeviceImpl &d = *impl->device->impl;
   if (std::string b = d.bind("cuCtxSetCurrent"); !b.empty())
     return b;
-  PackedParams params;
-  Geometry geo;
-  if (std::string e = prepare(*impl, args, params, geo); !e.empty())
+  LaunchPlan plan;
+  if (std::string e = prepare(*impl, args, plan); !e.empty())
     return e;
   const DriverApi &api = *d.api;
   CUevent start = nullptr, stop = nullptr;
@@ -511,7 +593,7 @@ std::string Module::timeLaunches(const LaunchArgs &args, int warmup, int reps,
       err = cuError(api, "cuEventRecord", r);
       break;
     }
-    if (!(err = launchPacked(*impl, params, geo)).empty())
+    if (!(err = launchPlanned(*impl, plan)).empty())
       break;
     float t = 0;
     if ((r = api.cuEventRecord(stop, nullptr)) ||
@@ -636,17 +718,12 @@ int linattnRtLaunch(LinattnRtModule *module, const LinattnRtArgs *a, char *err,
 }
 
 /// The launch of every C entry point: the base arguments and the optional
-/// normalizer and beta tensors.
+/// tensors of `extra` (NULL: none).
 static int launchC(LinattnRtModule *module, const LinattnRtArgs *a,
-                   const LinattnRtTensor *initialNormalizer,
-                   const LinattnRtTensor *finalNormalizer,
-                   const LinattnRtTensor *beta, char *err, size_t errSize) {
+                   const LinattnRtExtraArgs *extra, char *err, size_t errSize) {
   LaunchArgs args;
   auto req = [](const LinattnRtTensor &t) {
     return fromC(t).value_or(DeviceTensor());
-  };
-  auto opt = [](const LinattnRtTensor *t) {
-    return t ? fromC(*t) : std::nullopt;
   };
   args.q = req(a->q);
   args.k = req(a->k);
@@ -656,27 +733,74 @@ static int launchC(LinattnRtModule *module, const LinattnRtArgs *a,
   args.o = req(a->o);
   args.finalState = fromC(a->finalState);
   args.offsets = fromC(a->offsets);
-  args.initialNormalizer = opt(initialNormalizer);
-  args.finalNormalizer = opt(finalNormalizer);
-  args.beta = opt(beta);
+  if (extra) {
+    // Read only the fields the caller's struct has (see `size`).
+    LinattnRtExtraArgs x = {};
+    std::memcpy(&x, extra, std::min(extra->size, sizeof(x)));
+    args.initialNormalizer = fromC(x.initialNormalizer);
+    args.finalNormalizer = fromC(x.finalNormalizer);
+    args.beta = fromC(x.beta);
+    args.mapWeight = fromC(x.mapWeight);
+    args.mapBias = fromC(x.mapBias);
+    args.keyMapWeight = fromC(x.keyMapWeight);
+    args.keyMapBias = fromC(x.keyMapBias);
+  }
   std::string e = module->module->launch(args);
   if (e.empty())
     e = module->device->synchronize();
   return e.empty() ? 0 : setError(err, errSize, e);
 }
 
+/// `*t`, or an absent tensor for NULL.
+static LinattnRtTensor orAbsent(const LinattnRtTensor *t) {
+  LinattnRtTensor none = {};
+  return t ? *t : none;
+}
+
 int linattnRtLaunchNormalized(LinattnRtModule *module, const LinattnRtArgs *a,
                               const LinattnRtTensor *initialNormalizer,
                               const LinattnRtTensor *finalNormalizer, char *err,
                               size_t errSize) {
-  return launchC(module, a, initialNormalizer, finalNormalizer, nullptr, err,
-                 errSize);
+  LinattnRtExtraArgs x = {};
+  x.size = sizeof(x);
+  x.initialNormalizer = orAbsent(initialNormalizer);
+  x.finalNormalizer = orAbsent(finalNormalizer);
+  return launchC(module, a, &x, err, errSize);
 }
 
 int linattnRtLaunchDelta(LinattnRtModule *module, const LinattnRtArgs *a,
                          const LinattnRtTensor *beta, char *err,
                          size_t errSize) {
-  return launchC(module, a, nullptr, nullptr, beta, err, errSize);
+  LinattnRtExtraArgs x = {};
+  x.size = sizeof(x);
+  x.beta = orAbsent(beta);
+  return launchC(module, a, &x, err, errSize);
+}
+
+int linattnRtLaunchMapped(LinattnRtModule *module, const LinattnRtArgs *a,
+                          const LinattnRtTensor *mapWeight,
+                          const LinattnRtTensor *mapBias,
+                          const LinattnRtTensor *keyMapWeight,
+                          const LinattnRtTensor *keyMapBias, char *err,
+                          size_t errSize) {
+  LinattnRtExtraArgs x = {};
+  x.size = sizeof(x);
+  x.mapWeight = orAbsent(mapWeight);
+  x.mapBias = orAbsent(mapBias);
+  x.keyMapWeight = orAbsent(keyMapWeight);
+  x.keyMapBias = orAbsent(keyMapBias);
+  return launchC(module, a, &x, err, errSize);
+}
+
+int linattnRtLaunchEx(LinattnRtModule *module, const LinattnRtArgs *a,
+                      const LinattnRtExtraArgs *extra, char *err,
+                      size_t errSize) {
+  if (extra && extra->size < sizeof(size_t))
+    return setError(err, errSize,
+                    "linattnRtLaunchEx: extra->size is " +
+                        std::to_string(extra->size) +
+                        "; set it to sizeof(LinattnRtExtraArgs)");
+  return launchC(module, a, extra, err, errSize);
 }
 
 } // extern "C"

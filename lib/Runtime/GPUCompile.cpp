@@ -10,6 +10,7 @@
 #include "KernelCache.h"
 #include "KernelSource.h"
 
+#include "linattn/Runtime/CudaRuntime.h"
 #include "linattn/Runtime/GPUTuner.h"
 #include "linattn/Runtime/Tuning.h"
 
@@ -43,11 +44,8 @@ static const char *layoutName(Layout l) {
   return l == Layout::BTHD ? "bthd" : "bhtd";
 }
 
-/// The manifest of docs/gpu-kernel-abi.md.
-static std::string manifestJSON(const AttentionSpec &s,
-                                const GPUCompileOptions &o,
-                                const GPUKernelImage &img,
-                                const std::string &name) {
+std::string gpuManifestJSON(const AttentionSpec &s, const GPUKernelImage &img,
+                            const std::string &name) {
   // The kernel's default scale is that of the mapped width Dφ.
   double scale = s.scale ? *s.scale : 1.0 / std::sqrt(double(featureDim(s)));
   llvm::json::Array logDecay;
@@ -75,7 +73,11 @@ static std::string manifestJSON(const AttentionSpec &s,
       {"num_layers", s.numLayers},
       {"log_decay", std::move(logDecay)},
       {"clamp_min", s.clampMin ? llvm::json::Value(*s.clampMin)
-                               : llvm::json::Value(nullptr)}};
+                               : llvm::json::Value(nullptr)},
+      // f (HedgehogJoint: d) and Dphi, as the reference counts them.
+      {"feature_count",
+       s.featureMap == FeatureMap::HedgehogJoint ? s.keyDim : s.featureCount},
+      {"feature_dim", featureDim(s)}};
   llvm::json::Object launch{
       {"threads", img.threads},          {"block_v", img.blockV},
       {"chunk_size", img.chunkSize},     {"stages", img.stages},
@@ -89,6 +91,14 @@ static std::string manifestJSON(const AttentionSpec &s,
                                            LLVM_VERSION_STRING + ")"},
                           {"spec", std::move(spec)},
                           {"launch", std::move(launch)}};
+  // Width-changing maps run as a prepass entry writing phi(q), phi(k) into
+  // a workspace of rows padded to a multiple of 16.
+  if (isWidthChangingMap(s.featureMap))
+    root["map"] = llvm::json::Object{
+        {"entry", img.mapEntry},
+        {"threads", img.mapThreads},
+        {"rows_per_block", img.mapRowsPerBlock},
+        {"padded_dim", cuda::paddedFeatureDim(featureDim(s))}};
   std::string out;
   llvm::raw_string_ostream os(out);
   os << llvm::formatv("{0:2}", llvm::json::Value(std::move(root))) << "\n";
@@ -137,6 +147,8 @@ static void applyPlan(const mlir::linattn::GpuKernelPlan &plan,
   image.blockV = plan.blockV;
   image.stages = plan.stages;
   image.sharedBytes = plan.sharedBytes;
+  image.mapThreads = mlir::linattn::GpuKernelPlan::kMapThreads;
+  image.mapRowsPerBlock = mlir::linattn::GpuKernelPlan::kMapRowsPerBlock;
 }
 
 static std::string compileGPUUncached(const AttentionSpec &spec,
@@ -188,7 +200,7 @@ static std::string compileGPUUncached(const AttentionSpec &spec,
 
   image.ptx = std::move(ptx);
   applyPlan(plan, image);
-  image.manifest = manifestJSON(spec, options, image, name);
+  image.manifest = gpuManifestJSON(spec, image, name);
   return "";
 }
 
@@ -361,7 +373,7 @@ std::string compileGPU(const AttentionSpec &spec,
       return "GPU kernel options: " + e;
     applyPlan(plan, image);
     image.ptx = std::move(cached.ptx);
-    image.manifest = manifestJSON(spec, options, image, name);
+    image.manifest = gpuManifestJSON(spec, image, name);
   } else {
     // Failures (illegal combinations) are diagnosed again next time: they
     // fail early in the pass, so caching them would save little.

@@ -14,6 +14,7 @@
 #define LINATTN_LIB_TRANSFORMS_GPUEMITTER_H
 
 #include "linattn/Dialect/LinAttn/IR/LinAttnOps.h"
+#include "linattn/Transforms/Passes.h"
 
 #include "mlir/AsmParser/AsmParser.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -119,8 +120,8 @@ protected:
 /// maps rows of width d to `width` = Dφ features padded with zeros to
 /// `padded` (a multiple of 16).
 struct GpuMapConfig {
-  /// One warp per row.
-  static constexpr int64_t kRowsPerBlock = 4;
+  /// One warp per row (the launch shape the plan reports).
+  static constexpr int64_t kRowsPerBlock = GpuKernelPlan::kMapRowsPerBlock;
   FeatureMapKind kind = FeatureMapKind::Identity;
   Layout layout = Layout::BHTD;
   Type elt;

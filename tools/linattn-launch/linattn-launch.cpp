@@ -14,8 +14,10 @@
 //
 // Inputs (.npy) of any float dtype are converted to the dtype the manifest
 // fixes for their position (q/k/v: spec.dtype, gate: spec.gate_dtype,
-// initial_state, initial_normalizer: f32), rounding to nearest even;
-// offsets may be i32 or i64.
+// initial_state, initial_normalizer, beta and the feature-map weights: f32),
+// rounding to nearest even; offsets may be i32 or i64. Width-changing
+// feature maps (a manifest with a `map` object) take q and k of width d and
+// states, normalizers and vector gates of width Dphi (spec.feature_dim).
 // Exit status: 0 ok, 1 error, 2 --check failed, 77 no driver or no GPU.
 //
 //===----------------------------------------------------------------------===//
@@ -47,10 +49,14 @@ const char *usage =
     "       linattn-launch NAME.variants.json [options]   (AOT variant set)\n"
     "  --in NAME=FILE.npy   input q, k, v, gate, initial_state, offsets,\n"
     "                       initial_normalizer (normalized kernels), beta\n"
-    "                       (delta rules; f32)\n"
+    "                       (delta rules; f32), map_weight, map_bias,\n"
+    "                       key_map_weight, key_map_bias (maps with weights;\n"
+    "                       f32)\n"
     "  --random=B,H,T       random inputs (or B,Hq,Hk,Hv,T) for the rest\n"
     "  --seed N             seed of --random (default 1)\n"
     "  --no-initial-state   --random draws no initial state (nor normalizer)\n"
+    "  --map-per-head       --random draws one feature map per head\n"
+    "  --key-map            --random draws separate map weights for k\n"
     "  --offsets a,b,...    cu_seqlens (needs batch 1; last = T)\n"
     "  --out DIR            write DIR/o.npy and DIR/final_state.npy (and\n"
     "                       DIR/final_normalizer.npy when normalized)\n"
@@ -81,6 +87,7 @@ struct Options {
   std::string outDir, random, offsets;
   uint64_t seed = 1;
   bool noInitialState = false, check = false, bench = false;
+  bool mapPerHead = false, keyMap = false;
   double tol = -1, peakTBps = 3.35;
   int reps = 20, warmup = 3, device = 0;
   bool tune = false, quiet = false, verbose = false;
@@ -175,6 +182,10 @@ std::string parseArgs(int argc, char **argv, Options &o) {
       o.verbose = true;
     } else if (a == "--no-initial-state") {
       o.noInitialState = true;
+    } else if (a == "--map-per-head") {
+      o.mapPerHead = true;
+    } else if (a == "--key-map") {
+      o.keyMap = true;
     } else if (a == "--check") {
       o.check = true;
     } else if (a == "--bench") {
@@ -233,16 +244,25 @@ std::string loadInputs(const Options &o, const Manifest &m, Problem &p) {
   const KernelSpec &s = m.spec;
   for (const auto &input : o.inputs) {
     const std::string &name = input.first, &path = input.second;
-    static const char *known[] = {"q",       "k",
-                                  "v",       "gate",
-                                  "beta",    "initial_state",
-                                  "offsets", "initial_normalizer"};
+    static const char *known[] = {"q",
+                                  "k",
+                                  "v",
+                                  "gate",
+                                  "beta",
+                                  "initial_state",
+                                  "offsets",
+                                  "initial_normalizer",
+                                  "map_weight",
+                                  "map_bias",
+                                  "key_map_weight",
+                                  "key_map_bias"};
     if (std::find_if(std::begin(known), std::end(known), [&](const char *k) {
           return name == k;
         }) == std::end(known))
       return "unknown input '" + name +
              "' (q, k, v, gate, beta, initial_state, offsets, "
-             "initial_normalizer)";
+             "initial_normalizer, map_weight, map_bias, key_map_weight, "
+             "key_map_bias)";
     npy::Array a;
     if (std::string e = npy::load(path, a); !e.empty())
       return e;
@@ -257,7 +277,8 @@ std::string loadInputs(const Options &o, const Manifest &m, Problem &p) {
     if (a.dtype == npy::DType::I32 || a.dtype == npy::DType::I64)
       return path + ": " + name + " must be a float array, got " +
              npy::toString(a.dtype);
-    bool state = name == "initial_state" || name == "initial_normalizer";
+    bool state = name == "initial_state" || name == "initial_normalizer" ||
+                 name.find("map_") != std::string::npos;
     bool tokens =
         !state && !(name == "gate" && s.decay == ref::DecayKind::Constant);
     ElemType t = state || name == "beta" ? ElemType::F32
@@ -277,18 +298,74 @@ std::string loadInputs(const Options &o, const Manifest &m, Problem &p) {
   return "";
 }
 
+/// States [N, H, Dphi, Dv] ([N, H, Dv, Dphi] value-major).
+std::vector<int64_t> stateShape(const KernelSpec &s, int64_t n, int64_t h) {
+  return s.stateValueMajor
+             ? std::vector<int64_t>{n, h, s.valueDim, s.featureDim}
+             : std::vector<int64_t>{n, h, s.featureDim, s.valueDim};
+}
+
+/// Random weights of a map with weights, one per head when `heads` > 0
+/// (else shared): Hedgehog W ~ N(0, 1/d) [d, f] and b ~ N(0, 0.1^2) [f]
+/// (HedgehogJoint: f = d), Performer W [m, d] with N(0, 1) rows and no bias
+/// (`b` left empty).
+void drawMapWeights(const KernelSpec &s, int64_t heads, std::mt19937_64 &rng,
+                    ref::Tensor &w, ref::Tensor &b) {
+  int64_t d = s.keyDim, f = s.featureCount;
+  bool hedgehog = mapTakesBias(s.featureMap);
+  std::vector<int64_t> ws =
+      hedgehog ? std::vector<int64_t>{d, f} : std::vector<int64_t>{f, d};
+  std::vector<int64_t> bs = {f};
+  if (heads > 0) {
+    ws.insert(ws.begin(), heads);
+    bs.insert(bs.begin(), heads);
+  }
+  w = ref::randn(ws, rng,
+                 hedgehog ? 1.0 / std::sqrt(static_cast<double>(d)) : 1.0);
+  b = hedgehog ? ref::randn(bs, rng, 0.1) : ref::Tensor();
+}
+
 std::string randomInputs(const Options &o, const Manifest &m, Problem &p) {
   const KernelSpec &s = m.spec;
   ref::RandomDims rd;
   if (std::string e = ref::parseRandomDims(o.random, rd); !e.empty())
     return e;
+  if ((o.mapPerHead || o.keyMap) && !mapTakesWeight(s.featureMap))
+    return std::string(o.mapPerHead ? "--map-per-head" : "--key-map") +
+           " needs a feature map with weights, the manifest has '" +
+           ref::featureMapName(s.featureMap) + "'";
   rd.dk = s.keyDim;
   rd.dv = s.valueDim;
   ref::RandomOptions ro;
-  ro.positive = s.normalized;
+  // The width-changing maps take raw q and k; their normalized forms need
+  // no positive inputs.
+  ro.positive = s.normalized && !m.map;
   ro.initialState = !o.noInitialState && !p.offsets;
   ro.normalizer = s.normalized && ro.initialState;
   ref::Inputs r = ref::randomInputs(s.decay, rd, o.seed, ro);
+  if (m.map) {
+    // Gates, states and normalizers of width Dphi from a second draw.
+    ref::RandomDims wide = rd;
+    wide.dk = s.featureDim;
+    ref::Inputs rw = ref::randomInputs(s.decay, wide, o.seed + 101, ro);
+    r.gate = rw.gate;
+    r.initialState = rw.initialState;
+    r.initialNormalizer = rw.initialNormalizer;
+  }
+  if (mapTakesWeight(s.featureMap)) {
+    std::mt19937_64 rng(o.seed * 7919 + 17);
+    auto putMap = [&](const char *wn, const char *bn, int64_t heads) {
+      ref::Tensor w, b;
+      drawMapWeights(s, o.mapPerHead ? heads : 0, rng, w, b);
+      if (!p.in.count(wn))
+        p.in[wn] = makeHost(w, ElemType::F32, false);
+      if (!b.shape.empty() && !p.in.count(bn))
+        p.in[bn] = makeHost(b, ElemType::F32, false);
+    };
+    putMap("map_weight", "map_bias", rd.hq);
+    if (o.keyMap)
+      putMap("key_map_weight", "key_map_bias", rd.hk);
+  }
   auto put = [&](const char *name, const ref::Tensor &t, ElemType dt,
                  bool swap) {
     if (!p.in.count(name))
@@ -309,12 +386,8 @@ std::string randomInputs(const Options &o, const Manifest &m, Problem &p) {
     std::mt19937_64 rng(o.seed + 1);
     int64_t h = std::max({rd.hq, rd.hk, rd.hv});
     int64_t n = static_cast<int64_t>(p.offsets->size()) - 1;
-    put("initial_state",
-        ref::randn(s.stateValueMajor
-                       ? std::vector<int64_t>{n, h, s.valueDim, s.keyDim}
-                       : std::vector<int64_t>{n, h, s.keyDim, s.valueDim},
-                   rng),
-        ElemType::F32, false);
+    put("initial_state", ref::randn(stateShape(s, n, h), rng), ElemType::F32,
+        false);
   } else if (r.initialState) {
     ref::Tensor st = *r.initialState;
     if (s.stateValueMajor)
@@ -326,7 +399,7 @@ std::string randomInputs(const Options &o, const Manifest &m, Problem &p) {
     std::mt19937_64 rng(o.seed + 2);
     int64_t h = std::max({rd.hq, rd.hk, rd.hv});
     int64_t n = static_cast<int64_t>(p.offsets->size()) - 1;
-    ref::Tensor z = ref::randn({n, h, s.keyDim}, rng);
+    ref::Tensor z = ref::randn({n, h, s.featureDim}, rng);
     for (double &x : z.data)
       x = std::fabs(x) + 0.5;
     put("initial_normalizer", z, ElemType::F32, false);
@@ -352,11 +425,6 @@ struct Buffers {
   }
 };
 
-std::vector<int64_t> stateShape(const KernelSpec &s, int64_t n, int64_t h) {
-  return s.stateValueMajor ? std::vector<int64_t>{n, h, s.valueDim, s.keyDim}
-                           : std::vector<int64_t>{n, h, s.keyDim, s.valueDim};
-}
-
 /// Runs the fp64 reference on the (rounded) inputs; returns "" or an error.
 std::string reference(const Manifest &m, Problem &p, int64_t heads,
                       ref::Outputs &want) {
@@ -374,13 +442,29 @@ std::string reference(const Manifest &m, Problem &p, int64_t heads,
   ri.k = p.in["k"].logical;
   ri.v = p.in["v"].logical;
   if (s.featureMap != ref::FeatureMap::Identity) {
+    auto param = [&](const char *name) -> const ref::Tensor * {
+      return p.in.count(name) ? &p.in[name].logical : nullptr;
+    };
+    const ref::Tensor *wq = param("map_weight"), *bq = param("map_bias");
+    const ref::Tensor *wk = wq, *bk = bq;
+    if (param("key_map_weight")) {
+      wk = param("key_map_weight");
+      bk = param("key_map_bias");
+    }
     ref::Tensor mq, mk;
-    if (std::string e = ref::applyFeatureMap(s.featureMap, ri.q, mq);
+    if (std::string e =
+            ref::applyFeatureMapPerHead(s.featureMap, ri.q, mq, wq, bq);
         !e.empty())
-      return e;
-    if (std::string e = ref::applyFeatureMap(s.featureMap, ri.k, mk);
+      return "feature map on q: " + e;
+    if (std::string e =
+            ref::applyFeatureMapPerHead(s.featureMap, ri.k, mk, wk, bk);
         !e.empty())
-      return e;
+      return "feature map on k: " + e;
+    if (m.map) {
+      // The prepass stores phi(q) and phi(k) in spec.dtype.
+      for (ref::Tensor *t : {&mq, &mk})
+        t->data = npy::toF64(npy::fromF64(t->data, t->shape, toNpy(s.dtype)));
+    }
     ri.q = mq;
     ri.k = mk;
   }
@@ -449,6 +533,12 @@ std::string stage(const Manifest &m, Problem &p, Staged &st) {
     args.initialState = tensorOf(p.in["initial_state"]);
   if (p.in.count("initial_normalizer"))
     args.initialNormalizer = tensorOf(p.in["initial_normalizer"]);
+  for (auto [name, slot] : {std::pair{"map_weight", &args.mapWeight},
+                            {"map_bias", &args.mapBias},
+                            {"key_map_weight", &args.keyMapWeight},
+                            {"key_map_bias", &args.keyMapBias}})
+    if (p.in.count(name))
+      *slot = tensorOf(p.in[name]);
   st.B = args.q.shape[0];
   st.T = s.bthd ? args.q.shape[1] : args.q.shape[2];
   st.H = 0;
@@ -467,7 +557,7 @@ std::string stage(const Manifest &m, Problem &p, Staged &st) {
   st.oBytes = static_cast<size_t>(args.o.numel()) * elemTypeSize(s.dtype);
   st.sBytes = static_cast<size_t>(args.finalState->numel()) * 4;
   if (s.normalized) {
-    args.finalNormalizer = DeviceTensor{1, {st.N, st.H, s.keyDim}};
+    args.finalNormalizer = DeviceTensor{1, {st.N, st.H, s.featureDim}};
     st.zBytes = static_cast<size_t>(args.finalNormalizer->numel()) * 4;
   }
   return validateArgs(m, args, st.prob);
@@ -487,6 +577,16 @@ std::string upload(Device &dev, Buffers &buf, Problem &p, Staged &st) {
   if (args.gate)
     if (std::string e = up(p.in["gate"].array, *args.gate); !e.empty())
       return e;
+  if (args.beta)
+    if (std::string e = up(p.in["beta"].array, *args.beta); !e.empty())
+      return e;
+  for (auto [name, slot] : {std::pair{"map_weight", &args.mapWeight},
+                            {"map_bias", &args.mapBias},
+                            {"key_map_weight", &args.keyMapWeight},
+                            {"key_map_bias", &args.keyMapBias}})
+    if (*slot)
+      if (std::string e = up(p.in[name].array, **slot); !e.empty())
+        return e;
   if (args.initialState)
     if (std::string e = up(p.in["initial_state"].array, *args.initialState);
         !e.empty())
@@ -838,15 +938,24 @@ int run(const Options &opt) {
   npy::Array o, s1;
   if (std::string e = runOnce(*dev, *mod, m, st, o, s1); !e.empty())
     return fail(e);
+  std::string mapInfo;
+  if (m.map)
+    mapInfo = std::string(" +") + m.map->entry + "(" +
+              ref::featureMapName(s.featureMap) +
+              ", Dphi=" + std::to_string(s.featureDim) +
+              (st.args.mapWeight && st.args.mapWeight->shape.size() == 3
+                   ? ", per head"
+                   : "") +
+              (st.args.keyMapWeight ? ", key map" : "") + ")";
   std::printf("%s on %s (%s, driver %d): B=%lld T=%lld Hq=%lld Hk=%lld "
-              "Hv=%lld N=%lld%s%s%s\n",
+              "Hv=%lld N=%lld%s%s%s%s\n",
               m.entry.c_str(), info.name.c_str(), info.chip().c_str(),
               info.driverVersion, (long long)st.B, (long long)st.T,
               (long long)st.prob.hq, (long long)st.prob.hk,
               (long long)st.prob.hv, (long long)st.N,
               st.args.initialState ? " +initial_state" : "",
               st.args.initialNormalizer ? " +initial_normalizer" : "",
-              p.offsets ? " +offsets" : "");
+              p.offsets ? " +offsets" : "", mapInfo.c_str());
   if (kernels.index)
     std::printf(
         "variant: %s (%s)\n",
@@ -883,6 +992,10 @@ int run(const Options &opt) {
           (s.decay == ref::DecayKind::Constant ? 4 : elemTypeSize(s.gateDType));
     if (args.initialState)
       bytes += static_cast<double>(args.initialState->numel()) * 4;
+    for (const auto *w :
+         {&args.mapWeight, &args.mapBias, &args.keyMapWeight, &args.keyMapBias})
+      if (*w)
+        bytes += static_cast<double>((*w)->numel()) * 4;
     bytes += static_cast<double>(st.sBytes);
     double tbps = bytes / (median * 1e-3) / 1e12;
     std::printf("bench: median %.4f ms, min %.4f ms over %d runs; %.1f MB "

@@ -48,6 +48,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace linattn::cuda {
@@ -89,7 +90,26 @@ struct KernelSpec {
   int64_t numLayers = 1;
   std::vector<double> logDecay;
   std::optional<double> clampMin;
+  /// Optional key `feature_count`: f of a map with weights (Hedgehog f,
+  /// Performer m, HedgehogJoint d); 0 for maps without weights.
+  int64_t featureCount = 0;
+  /// Optional key `feature_dim`: Dphi = reference::featureMapWidth(
+  /// featureMap, keyDim, featureCount), the key width of the states,
+  /// normalizers and vector gates (keyDim for the elementwise maps).
+  int64_t featureDim = 0;
 };
+
+/// Whether `m` runs as the `linattn_map` prepass on the GPU: the
+/// width-changing maps (everything but identity, elu_plus_one and relu).
+bool needsMapPrepass(reference::FeatureMap m);
+/// Whether `m` takes a weight (hedgehog, hedgehog_joint, performer,
+/// performer_hyperbolic).
+bool mapTakesWeight(reference::FeatureMap m);
+/// Whether `m` takes an optional bias (hedgehog, hedgehog_joint).
+bool mapTakesBias(reference::FeatureMap m);
+/// Dp: `featureDim` rounded up to a multiple of 16, the row width of the
+/// prepass's workspace.
+int64_t paddedFeatureDim(int64_t featureDim);
 
 /// The `launch` object of a manifest.
 struct LaunchConfig {
@@ -97,6 +117,19 @@ struct LaunchConfig {
   int64_t blockV = 0;
   int64_t chunkSize = 0;
   int64_t sharedBytes = 0;
+};
+
+/// The top-level `map` object of a manifest with a width-changing feature
+/// map: the second entry that writes phi(q) and phi(k) into a workspace
+/// before `entry` runs (docs/gpu-kernel-abi.md, "The feature-map prepass").
+struct MapLaunch {
+  /// PTX entry name ("linattn_map").
+  std::string entry;
+  /// Threads per block and rows of x per block.
+  int64_t threads = 0;
+  int64_t rowsPerBlock = 0;
+  /// Dp, the workspace row width (spec.featureDim rounded up to 16).
+  int64_t paddedDim = 0;
 };
 
 /// A parsed and checked manifest.
@@ -110,6 +143,8 @@ struct Manifest {
   std::string compiler;
   KernelSpec spec;
   LaunchConfig launch;
+  /// Set exactly when needsMapPrepass(spec.featureMap).
+  std::optional<MapLaunch> map;
 };
 
 /// Parses manifest JSON text. Returns "" or an error starting with
@@ -142,7 +177,10 @@ struct DeviceTensor {
   int64_t numel() const;
 };
 
-/// Tensors of one launch, shapes as in the manifest's layout.
+/// Tensors of one launch, shapes as in the manifest's layout. Dk below is
+/// spec.featureDim (Dphi): the key dim for the elementwise feature maps, the
+/// mapped width for the width-changing ones, whose q and k keep the raw
+/// width d = spec.keyDim.
 struct LaunchArgs {
   DeviceTensor q, k, v;
   /// Constant decay: [H] f32 ln(lambda); when absent the runtime uploads
@@ -160,6 +198,17 @@ struct LaunchArgs {
   std::optional<DeviceTensor> finalNormalizer;
   /// Delta rules only: [B, T, H] (bthd) / [B, H, T] f32 beta.
   std::optional<DeviceTensor> beta;
+  /// Feature maps with weights only (f32, as linattn::Arguments): the map
+  /// of q and, unless keyMapWeight is given, of k. Hedgehog [d, f] with an
+  /// optional bias [f], HedgehogJoint [d, d] and bias [d], Performer
+  /// (hyperbolic) [m, d] without bias. A leading head dim ([Hq, d, f], bias
+  /// [Hq, f]) gives each q head its own map; weight and bias then both
+  /// carry it (the prepass has one per-head flag).
+  std::optional<DeviceTensor> mapWeight;
+  std::optional<DeviceTensor> mapBias;
+  /// k's own map ([Hk, ...] when per head); keyMapBias needs keyMapWeight.
+  std::optional<DeviceTensor> keyMapWeight;
+  std::optional<DeviceTensor> keyMapBias;
 };
 
 /// Problem sizes derived from the arguments.
@@ -173,6 +222,8 @@ struct Problem {
 /// Checks every shape against the manifest and fills `out`. Returns "" or an
 /// error naming the tensor, e.g. "v: expected value dim 64 (manifest), got
 /// shape [2, 17, 4, 32]". A constant gate may be absent (see LaunchArgs).
+/// The feature-map weights are checked too, e.g. "map_weight: expected
+/// shape [16, 32] or [4, 16, 32] (hedgehog, d = 16, f = 32), got [16, 8]".
 std::string validateArgs(const Manifest &m, const LaunchArgs &args,
                          Problem &out);
 
@@ -222,6 +273,53 @@ struct PackedParams {
 void packParams(const LaunchArgs &args, const Problem &p, PackedParams &out,
                 const DeviceTensor *gate = nullptr, bool normalized = false,
                 bool delta = false);
+
+/// The device workspace of the feature-map prepass: phi(q) at byte 0, then
+/// phi(k) at `kOffset`, each a contiguous [B, T, Hx, Dp] / [B, Hx, T, Dp]
+/// tensor of spec.dtype.
+struct MapWorkspace {
+  /// Rows of q and k: B * T * Hq and B * T * Hk.
+  int64_t rowsQ = 0, rowsK = 0;
+  /// Dp (manifest map.padded_dim).
+  int64_t paddedDim = 0;
+  /// Bytes of phi(q) and phi(k); phi(k) starts at kOffset (qBytes rounded
+  /// up to 256 bytes); `bytes` is the whole buffer.
+  size_t qBytes = 0, kBytes = 0, kOffset = 0, bytes = 0;
+};
+
+/// Sizes the workspace of a mapped manifest (m.map set) for a validated
+/// problem.
+MapWorkspace mapWorkspace(const Manifest &m, const Problem &p);
+
+/// The workspace tensors of `ws` at device address `base`, in the
+/// manifest's layout: {phi(q), phi(k)}; they replace q and k in the
+/// linattn_fwd launch.
+std::pair<DeviceTensor, DeviceTensor>
+mapWorkspaceTensors(const Manifest &m, const Problem &p, const MapWorkspace &ws,
+                    uint64_t base);
+
+/// The 9 parameters of `linattn_map` (4 tensors x 5 slots, then rows,
+/// seq_len, heads, per_head, has_bias), laid out like PackedParams.
+struct PackedMapParams {
+  static constexpr int NumSlots = 4 * 5 + 5;
+  uint64_t slots[NumSlots] = {};
+  void *params[NumSlots] = {};
+
+  PackedMapParams();
+  PackedMapParams(const PackedMapParams &other);
+  PackedMapParams &operator=(const PackedMapParams &other);
+};
+
+/// Packs the `linattn_map` launch of q (`key` false) or k (`key` true) of
+/// validated arguments, writing into `out` (the side's workspace tensor).
+/// k uses keyMapWeight/keyMapBias when keyMapWeight is given, else
+/// mapWeight/mapBias.
+void packMapParams(const LaunchArgs &args, const Problem &p, bool key,
+                   const DeviceTensor &out, PackedMapParams &pp);
+
+/// grid (ceil(rows / map.rows_per_block), 1, 1), block (map.threads, 1, 1),
+/// no dynamic shared memory. Returns "" or an error past the grid x limit.
+std::string computeMapGeometry(const Manifest &m, int64_t rows, Geometry &out);
 
 //===----------------------------------------------------------------------===//
 // Device and module (need the driver)
@@ -285,8 +383,9 @@ public:
   std::string synchronize();
 
   /// Loads PTX text for manifest `m`: checks the chip against the device,
-  /// JIT-loads the module, finds the entry and raises the dynamic shared
-  /// memory limit when shared_bytes > 48 KiB.
+  /// JIT-loads the module, finds the entry (and the map entry of a mapped
+  /// manifest) and raises the dynamic shared memory limit when shared_bytes
+  /// > 48 KiB.
   std::unique_ptr<Module> loadModule(const std::string &ptx, const Manifest &m,
                                      std::string *error);
 
@@ -308,11 +407,15 @@ public:
   const Manifest &manifest() const;
 
   /// Validates, packs and launches on the default stream (asynchronous; call
-  /// Device::synchronize or timeLaunches). Returns "" or an error.
+  /// Device::synchronize or timeLaunches). Returns "" or an error; nothing
+  /// is launched when validation fails. A mapped manifest (manifest().map)
+  /// first runs the map entry on q, then on k, into a grow-only workspace
+  /// owned by the module, and then the entry with q and k replaced by it.
   std::string launch(const LaunchArgs &args);
 
   /// Runs `warmup` untimed and `reps` timed launches, each timed with CUDA
-  /// events; `ms` receives the per-launch times in milliseconds.
+  /// events; `ms` receives the per-launch times in milliseconds (the map
+  /// prepass included).
   std::string timeLaunches(const LaunchArgs &args, int warmup, int reps,
                            std::vector<double> &ms);
 
@@ -393,6 +496,36 @@ LINATTN_RT_EXPORT int linattnRtLaunchDelta(LinattnRtModule *module,
                                            const LinattnRtArgs *args,
                                            const LinattnRtTensor *beta,
                                            char *err, size_t errSize);
+/// linattnRtLaunch for feature maps with weights (hedgehog, hedgehog_joint,
+/// performer, performer_hyperbolic): the f32 map weights and biases of q and
+/// k (NULL or rank 0 when absent; see linattn::cuda::LaunchArgs). Weights
+/// have rank 2 or, per head, 3 (biases 1 or 2). Taylor maps take none and
+/// use linattnRtLaunch.
+LINATTN_RT_EXPORT int linattnRtLaunchMapped(LinattnRtModule *module,
+                                            const LinattnRtArgs *args,
+                                            const LinattnRtTensor *mapWeight,
+                                            const LinattnRtTensor *mapBias,
+                                            const LinattnRtTensor *keyMapWeight,
+                                            const LinattnRtTensor *keyMapBias,
+                                            char *err, size_t errSize);
+
+/// Every optional tensor beyond LinattnRtArgs, for linattnRtLaunchEx (e.g.
+/// a normalized kernel with a Hedgehog map). Absent tensors have rank 0
+/// (zero-initialize the struct). `size` must be set to
+/// sizeof(LinattnRtExtraArgs) by the caller: fields added at the end in
+/// later versions are then read only from callers that know them.
+typedef struct LinattnRtExtraArgs {
+  size_t size;
+  LinattnRtTensor initialNormalizer, finalNormalizer, beta;
+  LinattnRtTensor mapWeight, mapBias, keyMapWeight, keyMapBias;
+} LinattnRtExtraArgs;
+
+/// The general launch: LinattnRtArgs plus `extra` (NULL: none). Validates,
+/// launches and synchronizes like linattnRtLaunch.
+LINATTN_RT_EXPORT int linattnRtLaunchEx(LinattnRtModule *module,
+                                        const LinattnRtArgs *args,
+                                        const LinattnRtExtraArgs *extra,
+                                        char *err, size_t errSize);
 
 #ifdef __cplusplus
 } // extern "C"

@@ -53,7 +53,19 @@ struct GPUKernelImage {
   int64_t blockV = 0;
   int64_t stages = 1;
   int64_t sharedBytes = 0;
+  /// The feature-map prepass entry of a width-changing map and its launch
+  /// shape (the manifest's `map` object; one warp per row).
+  std::string mapEntry = "linattn_map";
+  int64_t mapThreads = 128;
+  int64_t mapRowsPerBlock = 4;
 };
+
+/// The manifest JSON (docs/gpu-kernel-abi.md) of `image`, compiled from
+/// `spec`, naming `<name>.ptx`; with `feature_count`, `feature_dim` and, for
+/// width-changing maps, the `map` object of the prepass.
+std::string gpuManifestJSON(const AttentionSpec &spec,
+                            const GPUKernelImage &image,
+                            const std::string &name);
 
 /// Compiles `spec` to PTX. Returns "" on success or the diagnostics.
 /// Results are cached like CPU kernels (kernelCacheMode()): in memory, and

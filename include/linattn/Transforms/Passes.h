@@ -68,6 +68,10 @@ struct GpuKernelPlan {
   int64_t chunkSize = 0, blockV = 0, warps = 0, threads = 0, stages = 1;
   /// Dynamic shared memory per block, in bytes.
   int64_t sharedBytes = 0;
+  /// The feature-map prepass `linattn_map` of width-changing maps: one
+  /// warp per row, this many rows per block (no shared memory).
+  static constexpr int64_t kMapRowsPerBlock = 4;
+  static constexpr int64_t kMapThreads = 32 * kMapRowsPerBlock;
 };
 
 /// The attention form a GPU kernel computes, as far as the plan cares: the

@@ -21,6 +21,8 @@
 // JSON-DAG: "mma": "wgmma"
 // JSON-DAG: "stages": 1
 // JSON-DAG: "block_v": 64
+// JSON-DAG: "feature_count": 0
+// JSON-DAG: "feature_dim": 128
 
 // mma=sync keeps the portable kernel on sm_90.
 // RUN: linattn-run --emit-aot=%t/s --name=k --chip=sm_90 --mma=sync --decay=scalar --dtype=bf16 --layout=bthd --dk=128 --dv=128 | FileCheck %s --check-prefix=SYNC
@@ -35,6 +37,9 @@
 // NORMJSON-DAG: "causal": false
 // NORMJSON-DAG: "eps": 9.9999999999999995e-07
 // NORMJSON-DAG: "mma": "sync"
+// Elementwise maps have no prepass object.
+// RUN: FileCheck %s --check-prefix=NOMAP < %t/n/k.json
+// NOMAP-NOT: "map"
 // RUN: not linattn-run --emit-aot=%t/bad --chip=sm_90 --mma=wgmma --normalized --dk=64 --dv=64 --dtype=bf16 2>&1 | FileCheck %s --check-prefix=NORMWG
 // NORMWG: linattn-run: error: GPU kernel options: mma=wgmma does not support the normalized form yet; use mma=sync
 

@@ -20,6 +20,7 @@
 
 using namespace linattn::cuda;
 using linattn::reference::DecayKind;
+using linattn::reference::FeatureMap;
 
 namespace {
 
@@ -66,6 +67,32 @@ std::string edited(const std::string &from, const std::string &to) {
   if (at != std::string::npos)
     s.replace(at, from.size(), to);
   return s;
+}
+
+/// `base` with each (from, to) applied in turn to the first occurrence.
+std::string
+editedFrom(std::string s,
+           std::initializer_list<std::pair<std::string, std::string>> edits) {
+  for (const auto &[from, to] : edits) {
+    size_t at = s.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    if (at != std::string::npos)
+      s.replace(at, from.size(), to);
+  }
+  return s;
+}
+
+/// A Hedgehog kernel with d = 16, f = 20: Dphi = 40, Dp = 48 (the example
+/// of the prepass section of docs/gpu-kernel-abi.md).
+std::string mappedManifest() {
+  return editedFrom(
+      goodManifest,
+      {{"\"identity\"", "\"hedgehog\""},
+       {"\"key_dim\": 128", "\"key_dim\": 16, \"feature_count\": 20, "
+                            "\"feature_dim\": 40"},
+       {"\"launch\"", "\"map\": {\"entry\": \"linattn_map\", \"threads\": "
+                      "128, \"rows_per_block\": 4, \"padded_dim\": 48},\n  "
+                      "\"launch\""}});
 }
 
 Manifest parsed(const std::string &json) {
@@ -461,6 +488,479 @@ TEST(CudaLaunch, NormalizedKernelsTakeTheNormalizers) {
 }
 
 //===----------------------------------------------------------------------===//
+// Width-changing feature maps: manifest, validation, the map prepass
+//===----------------------------------------------------------------------===//
+
+TEST(CudaMapManifest, ParsesAMappedManifest) {
+  Manifest m = parsed(mappedManifest());
+  EXPECT_EQ(m.spec.featureMap, FeatureMap::Hedgehog);
+  EXPECT_EQ(m.spec.keyDim, 16);
+  EXPECT_EQ(m.spec.featureCount, 20);
+  EXPECT_EQ(m.spec.featureDim, 40);
+  ASSERT_TRUE(m.map.has_value());
+  EXPECT_EQ(m.map->entry, "linattn_map");
+  EXPECT_EQ(m.map->threads, 128);
+  EXPECT_EQ(m.map->rowsPerBlock, 4);
+  EXPECT_EQ(m.map->paddedDim, 48);
+
+  // feature_count and feature_dim are optional: 0 and key_dim (or the
+  // map's width) by default.
+  Manifest plain = parsed(goodManifest);
+  EXPECT_EQ(plain.spec.featureCount, 0);
+  EXPECT_EQ(plain.spec.featureDim, 128);
+  EXPECT_FALSE(plain.map.has_value());
+  Manifest noDim =
+      parsed(editedFrom(mappedManifest(), {{", \"feature_dim\": 40", ""}}));
+  EXPECT_EQ(noDim.spec.featureDim, 40);
+
+  // hedgehog_joint has f = d (0 stands for d); taylor2 has no weights.
+  Manifest joint = parsed(editedFrom(
+      mappedManifest(), {{"\"hedgehog\"", "\"hedgehog_joint\""},
+                         {"\"feature_count\": 20", "\"feature_count\": 0"},
+                         {"\"feature_dim\": 40", "\"feature_dim\": 32"},
+                         {"\"padded_dim\": 48", "\"padded_dim\": 32"}}));
+  EXPECT_EQ(joint.spec.featureCount, 16);
+  EXPECT_EQ(joint.spec.featureDim, 32);
+  Manifest taylor = parsed(editedFrom(
+      mappedManifest(), {{"\"hedgehog\"", "\"taylor2_symmetric\""},
+                         {"\"feature_count\": 20", "\"feature_count\": 0"},
+                         {"\"feature_dim\": 40", "\"feature_dim\": 153"},
+                         {"\"padded_dim\": 48", "\"padded_dim\": 160"}}));
+  EXPECT_EQ(taylor.spec.featureDim, 1 + 16 + 16 * 17 / 2);
+  EXPECT_EQ(taylor.map->paddedDim, 160);
+
+  // Every map name of the reference is accepted.
+  for (FeatureMap fm :
+       {FeatureMap::Identity, FeatureMap::EluPlusOne, FeatureMap::Relu,
+        FeatureMap::Taylor2, FeatureMap::Taylor2Symmetric, FeatureMap::Hedgehog,
+        FeatureMap::HedgehogJoint, FeatureMap::Performer,
+        FeatureMap::PerformerHyperbolic}) {
+    bool weights = mapTakesWeight(fm);
+    int64_t f = fm == FeatureMap::HedgehogJoint ? 16 : weights ? 20 : 0;
+    int64_t dphi = linattn::reference::featureMapWidth(fm, 16, f);
+    std::string json = editedFrom(
+        goodManifest,
+        {{"\"identity\"",
+          std::string("\"") + linattn::reference::featureMapName(fm) + "\""},
+         {"\"key_dim\": 128",
+          "\"key_dim\": 16, \"feature_count\": " + std::to_string(f)}});
+    if (needsMapPrepass(fm))
+      json = editedFrom(
+          json, {{"\"launch\"", "\"map\": {\"entry\": \"linattn_map\", "
+                                "\"threads\": 128, \"rows_per_block\": 4, "
+                                "\"padded_dim\": " +
+                                    std::to_string(paddedFeatureDim(dphi)) +
+                                    "}, \"launch\""}});
+    Manifest m;
+    ASSERT_EQ(parseManifest(json, m), "")
+        << linattn::reference::featureMapName(fm);
+    EXPECT_EQ(m.spec.featureMap, fm);
+    EXPECT_EQ(m.spec.featureDim, dphi);
+    EXPECT_EQ(m.map.has_value(), needsMapPrepass(fm));
+  }
+  EXPECT_EQ(paddedFeatureDim(16), 16);
+  EXPECT_EQ(paddedFeatureDim(17), 32);
+  EXPECT_EQ(paddedFeatureDim(273), 288);
+}
+
+TEST(CudaMapManifest, RejectsInconsistentMapFields) {
+  std::string good = mappedManifest();
+  auto bad = [&](std::initializer_list<std::pair<std::string, std::string>> e) {
+    return editedFrom(good, e);
+  };
+  std::vector<BadManifest> cases = {
+      {"missing map",
+       bad({{"\"map\": {\"entry\": \"linattn_map\", \"threads\": 128, "
+             "\"rows_per_block\": 4, \"padded_dim\": 48},",
+             ""}}),
+       "manifest: missing field 'map'"},
+      {"padded dim not rounded up",
+       bad({{"\"padded_dim\": 48", "\"padded_dim\": 40"}}),
+       "manifest: map.padded_dim is 40, expected 48 (spec.feature_dim 40 "
+       "rounded up to a multiple of 16)"},
+      {"padded dim rounded too far",
+       bad({{"\"padded_dim\": 48", "\"padded_dim\": 64"}}),
+       "manifest: map.padded_dim is 64, expected 48"},
+      {"feature dim", bad({{"\"feature_dim\": 40", "\"feature_dim\": 20"}}),
+       "manifest: spec.feature_dim is 20, expected 40 (feature map "
+       "'hedgehog' with key_dim 16, feature_count 20)"},
+      {"map on an elementwise map",
+       editedFrom(good, {{"\"hedgehog\"", "\"relu\""},
+                         {", \"feature_count\": 20, \"feature_dim\": 40", ""}}),
+       "manifest: field 'map' is only for the width-changing feature maps, "
+       "got feature_map 'relu'"},
+      {"feature dim 0", bad({{"\"feature_dim\": 40", "\"feature_dim\": 0"}}),
+       "manifest: field 'spec.feature_dim' is 0, expected 1 to"},
+      {"missing feature count", bad({{"\"feature_count\": 20, ", ""}}),
+       "manifest: spec.feature_count must be >= 1 for feature map "
+       "'hedgehog', got 0"},
+      {"zero feature count",
+       bad({{"\"feature_count\": 20", "\"feature_count\": 0"}}),
+       "manifest: spec.feature_count must be >= 1 for feature map "
+       "'hedgehog', got 0"},
+      {"feature count without weights",
+       editedFrom(goodManifest, {{"\"key_dim\": 128", "\"key_dim\": 128, "
+                                                      "\"feature_count\": 4"}}),
+       "manifest: spec.feature_count must be 0 for feature map 'identity' (it "
+       "has no weights), got 4"},
+      {"joint feature count",
+       bad({{"\"hedgehog\"", "\"hedgehog_joint\""},
+            {"\"feature_count\": 20", "\"feature_count\": 8"}}),
+       "manifest: spec.feature_count of feature map 'hedgehog_joint' must be "
+       "key_dim (16), got 8"},
+      {"map threads", bad({{"\"threads\": 128, \"rows", "\"rows"}}),
+       "manifest: missing field 'map.threads'"},
+      {"map type", bad({{"\"map\": {", "\"map\": [{"}, {"48},", "48}],"}}),
+       "manifest: field 'map' must be an object, got array"},
+      {"map entry", bad({{"\"linattn_map\"", "\"linattn_fwd\""}}),
+       "manifest: field 'map.entry' names the attention entry 'linattn_fwd'"},
+      {"unknown map", bad({{"\"hedgehog\"", "\"cosformer\""}}),
+       "manifest: field 'spec.feature_map' is 'cosformer', expected one of "
+       "identity, elu_plus_one, relu, taylor2, taylor2_symmetric, hedgehog, "
+       "hedgehog_joint, performer, performer_hyperbolic"},
+  };
+  for (const BadManifest &c : cases) {
+    Manifest m;
+    m.entry = "untouched";
+    std::string e = parseManifest(c.json, m);
+    EXPECT_NE(e.find(c.error), std::string::npos)
+        << c.name << ": got '" << e << "'";
+    EXPECT_EQ(m.entry, "untouched") << c.name;
+  }
+}
+
+namespace {
+
+/// sampleArgs() for mappedManifest() (d = 16, Dphi = 40, bthd, B = 2,
+/// T = 100, Hq = 4, Hk = Hv = 2) with a shared Hedgehog weight and bias.
+LaunchArgs mappedArgs() {
+  LaunchArgs a = sampleArgs();
+  a.q.shape[3] = 16;
+  a.k.shape[3] = 16;
+  a.finalState = DeviceTensor{0x7000, {2, 4, 40, 128}};
+  a.mapWeight = DeviceTensor{0xc000, {16, 20}};
+  a.mapBias = DeviceTensor{0xd000, {20}};
+  return a;
+}
+
+} // namespace
+
+TEST(CudaMapLaunch, ValidatesWidthsAndWeights) {
+  Manifest m = parsed(mappedManifest());
+  Problem p;
+  ASSERT_EQ(validateArgs(m, mappedArgs(), p), "");
+  EXPECT_EQ(p.hq, 4);
+  EXPECT_EQ(p.hk, 2);
+
+  // q and k keep the raw width d; states take Dphi.
+  LaunchArgs a = mappedArgs();
+  a.q.shape[3] = 40;
+  EXPECT_EQ(validate(a, m),
+            "q: expected key dim 16 (manifest), got shape [2, 100, 4, 40]");
+  a = mappedArgs();
+  a.finalState->shape = {2, 4, 16, 128};
+  EXPECT_EQ(validate(a, m), "final_state: expected shape [2, 4, 40, 128] "
+                            "([N, H, Dphi, Dv] f32), got [2, 4, 16, 128]");
+  a = mappedArgs();
+  a.initialState = DeviceTensor{0x5000, {2, 4, 40, 128}};
+  EXPECT_EQ(validate(a, m), "");
+
+  // Vector gates and normalizers have width Dphi too.
+  Manifest vec =
+      parsed(editedFrom(mappedManifest(), {{"\"scalar\"", "\"vector\""}}));
+  a = mappedArgs();
+  a.gate = DeviceTensor{0x4000, {2, 100, 4, 16}};
+  EXPECT_EQ(validate(a, vec), "gate: expected shape [2, 100, 4, 40] (bthd "
+                              "layout, Dphi), got [2, 100, 4, 16]");
+  a.gate->shape = {2, 100, 4, 40};
+  EXPECT_EQ(validate(a, vec), "");
+  Manifest norm = parsed(editedFrom(
+      mappedManifest(), {{"\"normalized\": false", "\"normalized\": true"}}));
+  a = mappedArgs();
+  a.finalNormalizer = DeviceTensor{0xb000, {2, 4, 16}};
+  EXPECT_EQ(validate(a, norm), "final_normalizer: expected shape [2, 4, 40] "
+                               "([N, H, Dphi] f32), got [2, 4, 16]");
+  a.finalNormalizer->shape = {2, 4, 40};
+  a.initialNormalizer = DeviceTensor{0xa000, {2, 4, 40}};
+  EXPECT_EQ(validate(a, norm), "");
+}
+
+TEST(CudaMapLaunch, RejectsBadWeights) {
+  Manifest m = parsed(mappedManifest());
+  struct Case {
+    const char *name;
+    LaunchArgs args;
+    std::string error;
+  };
+  std::vector<Case> cases;
+  auto add = [&](const char *name, auto edit, std::string error) {
+    LaunchArgs a = mappedArgs();
+    edit(a);
+    cases.push_back({name, a, std::move(error)});
+  };
+  add(
+      "missing weight", [](LaunchArgs &a) { a.mapWeight.reset(); },
+      "map_weight: feature map 'hedgehog' needs a weight");
+  add(
+      "wrong shape",
+      [](LaunchArgs &a) {
+        a.mapWeight->shape = {16, 8};
+      },
+      "map_weight: expected shape [16, 20] or [4, 16, 20] (hedgehog, d = 16, "
+      "f = 20, one per q head), got [16, 8]");
+  add(
+      "wrong head count",
+      [](LaunchArgs &a) {
+        a.mapWeight->shape = {2, 16, 20};
+        a.keyMapWeight = DeviceTensor{0xe000, {2, 16, 20}};
+        a.mapBias.reset();
+      },
+      "map_weight: expected shape [16, 20] or [4, 16, 20] (hedgehog, d = 16, "
+      "f = 20, one per q head), got [2, 16, 20]");
+  add(
+      "null weight", [](LaunchArgs &a) { a.mapWeight->ptr = 0; },
+      "map_weight: null device pointer");
+  add(
+      "wrong bias", [](LaunchArgs &a) { a.mapBias->shape = {16}; },
+      "map_bias: expected shape [20] (hedgehog, d = 16, f = 20, shared like "
+      "map_weight), got [16]");
+  add(
+      "per-head bias with a shared weight",
+      [](LaunchArgs &a) {
+        a.mapBias->shape = {4, 20};
+      },
+      "map_bias: expected shape [20] (hedgehog, d = 16, f = 20, shared like "
+      "map_weight), got [4, 20]");
+  add(
+      "shared bias with a per-head weight",
+      [](LaunchArgs &a) {
+        a.mapWeight->shape = {4, 16, 20};
+        a.keyMapWeight = DeviceTensor{0xe000, {16, 20}};
+      },
+      "map_bias: expected shape [4, 20] (hedgehog, d = 16, f = 20, per head "
+      "like map_weight), got [20]");
+  add(
+      "per-q-head weights for k",
+      [](LaunchArgs &a) {
+        a.mapWeight->shape = {4, 16, 20};
+        a.mapBias->shape = {4, 20};
+      },
+      "map_weight: one map per q head (4) cannot be applied to the 2 k "
+      "heads; pass key_map_weight");
+  add(
+      "key weight heads",
+      [](LaunchArgs &a) {
+        a.keyMapWeight = DeviceTensor{0xe000, {4, 16, 20}};
+      },
+      "key_map_weight: expected shape [16, 20] or [2, 16, 20] (hedgehog, d = "
+      "16, f = 20, one per k head), got [4, 16, 20]");
+  add(
+      "key bias alone",
+      [](LaunchArgs &a) {
+        a.keyMapBias = DeviceTensor{0xf000, {20}};
+      },
+      "key_map_bias: given without key_map_weight (k uses map_weight and "
+      "map_bias unless key_map_weight is given)");
+  add(
+      "key bias shape",
+      [](LaunchArgs &a) {
+        a.keyMapWeight = DeviceTensor{0xe000, {2, 16, 20}};
+        a.keyMapBias = DeviceTensor{0xf000, {20}};
+      },
+      "key_map_bias: expected shape [2, 20] (hedgehog, d = 16, f = 20, per "
+      "head like key_map_weight), got [20]");
+  for (const Case &c : cases)
+    EXPECT_EQ(validate(c.args, m), c.error) << c.name;
+
+  // Per-head maps on both sides are fine.
+  LaunchArgs ok = mappedArgs();
+  ok.mapWeight->shape = {4, 16, 20};
+  ok.mapBias->shape = {4, 20};
+  ok.keyMapWeight = DeviceTensor{0xe000, {2, 16, 20}};
+  EXPECT_EQ(validate(ok, m), "");
+
+  // Performer: weight [m, d], no bias.
+  Manifest perf = parsed(editedFrom(
+      mappedManifest(), {{"\"hedgehog\"", "\"performer\""},
+                         {"\"feature_dim\": 40", "\"feature_dim\": 20"},
+                         {"\"padded_dim\": 48", "\"padded_dim\": 32"}}));
+  LaunchArgs pa = mappedArgs();
+  pa.finalState->shape = {2, 4, 20, 128};
+  EXPECT_EQ(validate(pa, perf),
+            "map_bias: feature map 'performer' takes no bias");
+  pa.mapBias.reset();
+  EXPECT_EQ(validate(pa, perf),
+            "map_weight: expected shape [20, 16] or [4, 20, 16] (performer, d "
+            "= 16, m = 20, one per q head), got [16, 20]");
+  pa.mapWeight->shape = {20, 16};
+  EXPECT_EQ(validate(pa, perf), "");
+
+  // Maps without weights take none.
+  Manifest taylor = parsed(editedFrom(
+      mappedManifest(), {{"\"hedgehog\"", "\"taylor2\""},
+                         {"\"feature_count\": 20", "\"feature_count\": 0"},
+                         {"\"feature_dim\": 40", "\"feature_dim\": 273"},
+                         {"\"padded_dim\": 48", "\"padded_dim\": 288"}}));
+  LaunchArgs ta = mappedArgs();
+  ta.finalState->shape = {2, 4, 273, 128};
+  ta.mapBias.reset();
+  EXPECT_EQ(validate(ta, taylor),
+            "map_weight: feature map 'taylor2' takes no weights");
+  ta.mapWeight.reset();
+  EXPECT_EQ(validate(ta, taylor), "");
+  LaunchArgs plain = sampleArgs();
+  plain.keyMapBias = DeviceTensor{0xf000, {20}};
+  EXPECT_EQ(validate(plain, parsed(goodManifest)),
+            "key_map_bias: feature map 'identity' takes no weights");
+}
+
+TEST(CudaMapLaunch, WorkspaceSizes) {
+  Manifest m = parsed(mappedManifest());
+  Problem p;
+  ASSERT_EQ(validateArgs(m, mappedArgs(), p), "");
+  MapWorkspace ws = mapWorkspace(m, p);
+  EXPECT_EQ(ws.rowsQ, 2 * 100 * 4);
+  EXPECT_EQ(ws.rowsK, 2 * 100 * 2);
+  EXPECT_EQ(ws.paddedDim, 48);
+  EXPECT_EQ(ws.qBytes, 2u * 100 * 4 * 48 * 2); // bf16
+  EXPECT_EQ(ws.kBytes, 2u * 100 * 2 * 48 * 2);
+  EXPECT_EQ(ws.kOffset, ws.qBytes); // already a multiple of 256
+  EXPECT_EQ(ws.bytes, ws.qBytes + ws.kBytes);
+  auto [q, k] = mapWorkspaceTensors(m, p, ws, 0x100000);
+  EXPECT_EQ(q.ptr, 0x100000u);
+  EXPECT_EQ(q.shape, (std::vector<int64_t>{2, 100, 4, 48}));
+  EXPECT_EQ(k.ptr, 0x100000u + ws.kOffset);
+  EXPECT_EQ(k.shape, (std::vector<int64_t>{2, 100, 2, 48}));
+
+  // phi(k) starts on a 256-byte boundary; bhtd tensors are [B, H, T, Dp].
+  Manifest bhtd =
+      parsed(editedFrom(mappedManifest(), {{"\"bthd\"", "\"bhtd\""}}));
+  Problem small;
+  small.batch = 1;
+  small.seqLen = 3;
+  small.hq = small.hk = 1;
+  MapWorkspace w2 = mapWorkspace(bhtd, small);
+  EXPECT_EQ(w2.qBytes, 3u * 48 * 2);
+  EXPECT_EQ(w2.kOffset, 512u);
+  EXPECT_EQ(w2.bytes, 512u + 3 * 48 * 2);
+  small.hq = 2;
+  auto [q2, k2] =
+      mapWorkspaceTensors(bhtd, small, mapWorkspace(bhtd, small), 0);
+  EXPECT_EQ(q2.shape, (std::vector<int64_t>{1, 2, 3, 48}));
+  EXPECT_EQ(k2.shape, (std::vector<int64_t>{1, 1, 3, 48}));
+}
+
+TEST(CudaMapLaunch, PacksMapParameters) {
+  Manifest m = parsed(mappedManifest());
+  LaunchArgs a = mappedArgs();
+  a.keyMapWeight = DeviceTensor{0xe000, {2, 16, 20}};
+  Problem p;
+  ASSERT_EQ(validateArgs(m, a, p), "");
+  ASSERT_EQ(PackedMapParams::NumSlots, 25);
+  DeviceTensor phiQ{0x100000, {2, 100, 4, 48}}, phiK{0x200000, {2, 100, 2, 48}};
+
+  // q: x, the shared weight and bias, the workspace, then rows, seq_len,
+  // heads, per_head, has_bias.
+  PackedMapParams q;
+  packMapParams(a, p, /*key=*/false, phiQ, q);
+  const uint64_t wantQ[25] = {0x1000,
+                              0x1000,
+                              0,
+                              2 * 100 * 4 * 16,
+                              1,
+                              0xc000,
+                              0xc000,
+                              0,
+                              16 * 20,
+                              1,
+                              0xd000,
+                              0xd000,
+                              0,
+                              20,
+                              1,
+                              0x100000,
+                              0x100000,
+                              0,
+                              2 * 100 * 4 * 48,
+                              1,
+                              800,
+                              100,
+                              4,
+                              0,
+                              1};
+  for (int i = 0; i < 25; ++i)
+    EXPECT_EQ(q.slots[i], wantQ[i]) << "q slot " << i;
+
+  // k with its own per-head weight and no bias: a null bias of size 0.
+  PackedMapParams k;
+  packMapParams(a, p, /*key=*/true, phiK, k);
+  const uint64_t wantK[25] = {0x2000,
+                              0x2000,
+                              0,
+                              2 * 100 * 2 * 16,
+                              1,
+                              0xe000,
+                              0xe000,
+                              0,
+                              2 * 16 * 20,
+                              1,
+                              0,
+                              0,
+                              0,
+                              0,
+                              1,
+                              0x200000,
+                              0x200000,
+                              0,
+                              2 * 100 * 2 * 48,
+                              1,
+                              400,
+                              100,
+                              2,
+                              1,
+                              0};
+  for (int i = 0; i < 25; ++i)
+    EXPECT_EQ(k.slots[i], wantK[i]) << "k slot " << i;
+
+  // Without key weights k uses q's weight and bias.
+  a.keyMapWeight.reset();
+  packMapParams(a, p, /*key=*/true, phiK, k);
+  EXPECT_EQ(k.slots[5], 0xc000u);
+  EXPECT_EQ(k.slots[10], 0xd000u);
+  EXPECT_EQ(k.slots[23], 0u);
+  EXPECT_EQ(k.slots[24], 1u);
+
+  PackedMapParams copy = q;
+  for (int i = 0; i < PackedMapParams::NumSlots; ++i) {
+    EXPECT_EQ(q.params[i], &q.slots[i]);
+    EXPECT_EQ(copy.params[i], &copy.slots[i]);
+    EXPECT_EQ(copy.slots[i], q.slots[i]);
+  }
+}
+
+TEST(CudaMapLaunch, Geometry) {
+  Manifest m = parsed(mappedManifest());
+  Geometry g;
+  ASSERT_EQ(computeMapGeometry(m, 801, g), "");
+  EXPECT_EQ(g.grid[0], 201u); // ceil(801 / 4)
+  EXPECT_EQ(g.grid[1], 1u);
+  EXPECT_EQ(g.grid[2], 1u);
+  EXPECT_EQ(g.block[0], 128u);
+  EXPECT_EQ(g.block[1], 1u);
+  EXPECT_EQ(g.sharedBytes, 0u);
+  // From the manifest, not hard-coded.
+  m.map->threads = 256;
+  m.map->rowsPerBlock = 8;
+  ASSERT_EQ(computeMapGeometry(m, 801, g), "");
+  EXPECT_EQ(g.grid[0], 101u);
+  EXPECT_EQ(g.block[0], 256u);
+  ASSERT_EQ(computeMapGeometry(m, 0, g), "");
+  EXPECT_EQ(g.grid[0], 0u); // nothing to launch
+  EXPECT_EQ(computeMapGeometry(parsed(goodManifest), 10, g),
+            "manifest: feature map 'identity' has no map prepass");
+}
+
+//===----------------------------------------------------------------------===//
 // No driver
 //===----------------------------------------------------------------------===//
 
@@ -485,6 +985,12 @@ TEST(CudaDevice, MissingDriverIsACleanError) {
   EXPECT_EQ(std::string(tiny), "CUDA dr"); // truncated, NUL-terminated
   EXPECT_EQ(linattnRtApiVersion(), LINATTN_RT_API_VERSION);
   unsetenv("LINATTN_LIBCUDA");
+
+  // linattnRtLaunchEx checks `size` before it touches the module.
+  LinattnRtExtraArgs extra = {};
+  EXPECT_EQ(linattnRtLaunchEx(nullptr, nullptr, &extra, err, sizeof(err)), 1);
+  EXPECT_EQ(std::string(err), "linattnRtLaunchEx: extra->size is 0; set it "
+                              "to sizeof(LinattnRtExtraArgs)");
 }
 
 // The CUDA toolkit ships a stub libcuda for linking; cuInit in it fails.

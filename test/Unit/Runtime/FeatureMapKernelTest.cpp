@@ -15,6 +15,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "linattn/Runtime/CudaRuntime.h"
+#include "linattn/Runtime/GPUCompile.h"
 #include "linattn/Runtime/Npy.h"
 #include "linattn/Runtime/Runtime.h"
 
@@ -553,6 +555,62 @@ func.func @f(%q: tensor<1x4x?x16xbf16>, %k: tensor<1x4x?x16xbf16>,
   EXPECT_TRUE(spec.normalized);
   ASSERT_EQ(shapes.size(), 3u);
   EXPECT_EQ(shapes[0], (std::vector<int64_t>{1, 4, -1, 16}));
+}
+
+// The AOT manifest of a mapped spec carries feature_count, feature_dim and
+// the prepass's `map` object, and the CUDA runtime reads it back (no
+// compilation: the image's launch fields are filled by hand).
+TEST(FeatureMapKernel, GPUManifestDescribesTheMapPrepass) {
+  GPUKernelImage img;
+  img.chip = "sm_80";
+  img.chunkSize = 64;
+  img.threads = 128;
+  img.blockV = 32;
+  img.sharedBytes = 40000;
+  struct Case {
+    FeatureMap map;
+    int64_t d, f;
+    int64_t count, dphi, padded; // expected; padded 0: no map object
+  } cases[] = {
+      {FeatureMap::Hedgehog, 16, 20, 20, 40, 48},
+      {FeatureMap::HedgehogJoint, 16, 0, 16, 32, 32},
+      {FeatureMap::Performer, 32, 64, 64, 64, 64},
+      {FeatureMap::PerformerHyperbolic, 16, 24, 24, 48, 48},
+      {FeatureMap::Taylor2, 4, 0, 0, 21, 32},
+      {FeatureMap::Taylor2Symmetric, 16, 0, 0, 153, 160},
+      {FeatureMap::Relu, 64, 0, 0, 64, 0},
+      {FeatureMap::Identity, 64, 0, 0, 64, 0},
+  };
+  for (const Case &c : cases) {
+    const char *name = ref::featureMapName(c.map);
+    AttentionSpec spec;
+    spec.featureMap = c.map;
+    spec.featureCount = c.f;
+    spec.keyDim = c.d;
+    spec.valueDim = 32;
+    spec.dtype = DType::BF16;
+    std::string json = gpuManifestJSON(spec, img, "k");
+    cuda::Manifest m;
+    ASSERT_EQ(cuda::parseManifest(json, m), "") << name << "\n" << json;
+    EXPECT_EQ(m.spec.featureMap, c.map) << name;
+    EXPECT_EQ(m.spec.featureCount, c.count) << name;
+    EXPECT_EQ(m.spec.featureDim, c.dphi) << name;
+    EXPECT_EQ(m.ptx, "k.ptx");
+    // Written explicitly, not left to the reader's defaults.
+    EXPECT_NE(json.find("\"feature_dim\": " + std::to_string(c.dphi)),
+              std::string::npos)
+        << name;
+    if (c.padded == 0) {
+      EXPECT_FALSE(m.map.has_value()) << name;
+      EXPECT_EQ(json.find("\"map\""), std::string::npos) << name;
+      continue;
+    }
+    ASSERT_TRUE(m.map.has_value()) << name;
+    EXPECT_EQ(m.map->entry, "linattn_map") << name;
+    EXPECT_EQ(m.map->threads, 128) << name;
+    EXPECT_EQ(m.map->rowsPerBlock, 4) << name;
+    EXPECT_EQ(m.map->paddedDim, c.padded) << name;
+  }
 }
 
 } // namespace
