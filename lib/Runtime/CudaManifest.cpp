@@ -736,10 +736,6 @@ std::string cuda::validateArgs(const Manifest &m, const LaunchArgs &a,
     }
     break;
   }
-  default:
-    if (c.err.empty())
-      c.err = std::string("decay '") + reference::decayKindName(s.decay) +
-              "' is not part of the GPU ABI";
   }
 
   // Beta (the delta rules only): f32, one per token and head.

@@ -131,8 +131,19 @@ static std::string planKernel(const AttentionSpec &spec,
   // Width-changing maps run as a prepass that pads q and k to a multiple of
   // 16 features: the attention kernel's key width.
   int64_t keyDim = spec.keyDim;
-  if (isWidthChangingMap(spec.featureMap))
-    keyDim = (featureDim(spec) + 15) / 16 * 16;
+  if (isWidthChangingMap(spec.featureMap)) {
+    int64_t width = featureDim(spec);
+    keyDim = (width + 15) / 16 * 16;
+    std::string name = reference::featureMapName(spec.featureMap);
+    if (keyDim > 256)
+      return "feature map '" + name + "' gives " + std::to_string(width) +
+             " features (padded to " + std::to_string(keyDim) +
+             "), over the GPU kernel's key width limit of 256";
+    if (form.vectorGates && keyDim != width)
+      return "vector gates on the GPU need the feature width to be a "
+             "multiple of 16; feature map '" +
+             name + "' gives " + std::to_string(width);
+  }
   return mlir::linattn::planGpuKernel(pipelineOptions(options), keyDim,
                                       spec.valueDim, dtypeSize(spec.dtype),
                                       form, plan);

@@ -26,6 +26,23 @@
 // RUN: python3 -c "import struct; h=\"{'descr': '<f4', 'fortran_order': False, 'shape': (8, 8), }\"; h+=' '*(63-(10+len(h))%%64)+'\n'; open('%t.w.npy','wb').write(b'\x93NUMPY\x01\x00'+struct.pack('<H',len(h))+h.encode()+struct.pack('<64f',*([0.1]*64)))"
 // RUN: not linattn-run --feature-map=performer --features=16 --dk=8 --dv=4 --normalized --random=1,1,8 --in map_weight=%t.w.npy 2>&1 | FileCheck %s --check-prefix=BADW
 // BADW: linattn-run: error: mapWeight: expected shape [16, 8] (shared) or [1, 16, 8] (one per q head) for feature map 'performer', got [8, 8]
-// The GPU path takes only the elementwise maps.
+// On the GPU a prepass kernel applies the map, padded to 16 features, and
+// the attention kernel holds at most 256 key rows: Based's full Taylor map
+// at d = 16 (273 features) is rejected, its symmetric form (153) compiles,
+// and the manifest describes the prepass. GLA gates need no padding.
 // RUN: not linattn-run --emit-aot=%t.aot --feature-map=taylor2 --dtype=bf16 --dk=16 --dv=16 2>&1 | FileCheck %s --check-prefix=GPU
-// GPU: linattn-run: error: spec.featureMap: 'taylor2' is applied in the kernel on the CPU only; GPU kernels take the elementwise maps
+// GPU: linattn-run: error: GPU kernel options: feature map 'taylor2' gives 273 features (padded to 288), over the GPU kernel's key width limit of 256
+// RUN: not linattn-run --emit-aot=%t.aot --feature-map=taylor2_symmetric --decay=vector --dtype=bf16 --dk=16 --dv=16 2>&1 | FileCheck %s --check-prefix=GPUGLA
+// GPUGLA: linattn-run: error: GPU kernel options: vector gates on the GPU need the feature width to be a multiple of 16; feature map 'taylor2_symmetric' gives 153
+// RUN: linattn-run --emit-aot=%t.aot --name=based --feature-map=taylor2_symmetric --dtype=bf16 --dk=16 --dv=64 | FileCheck %s --check-prefix=BASED
+// RUN: FileCheck %s --check-prefix=BASEDJSON < %t.aot/based.json
+// RUN: FileCheck %s --check-prefix=BASEDPTX < %t.aot/based.ptx
+// BASED: wrote {{.*}}based.ptx and .json (sm_80, mma.sync, 128 threads
+// BASEDJSON-DAG: "feature_map": "taylor2_symmetric"
+// BASEDJSON-DAG: "feature_dim": 153
+// BASEDJSON-DAG: "key_dim": 16
+// BASEDJSON-DAG: "padded_dim": 160
+// BASEDJSON-DAG: "entry": "linattn_map"
+// BASEDJSON-DAG: "rows_per_block": 4
+// BASEDPTX: .entry linattn_fwd(
+// BASEDPTX: .entry linattn_map(
