@@ -3,11 +3,13 @@
 
 For each shape (B, H, T, D) in bf16 with FLA's [B, T, H, D] layout:
   - FLA chunk_simple_gla (scalar gate), chunk_gla (vector gate) and
-    chunk_linear_attn (no decay, unnormalized), median over CUDA-event timed
-    runs, with the final state written (as linattn does);
+    chunk_linear_attn (no decay, unnormalized), plus chunk_delta_rule and
+    chunk_gated_delta_rule (L2-normalized keys, beta in (0, 1)) as extra
+    rows, median over CUDA-event timed runs, with the final state written
+    (as linattn does);
   - `linattn-launch --bench` on the matching AOT kernel from --kernels
-    (manifest spec: decay scalar/vector/none, dtype bf16, layout bthd,
-    key_dim = value_dim = D), when one exists.
+    (manifest spec: decay scalar/vector/none/delta/gated_delta, dtype bf16,
+    layout bthd, key_dim = value_dim = D), when one exists.
 Prints a table with milliseconds, achieved bandwidth (bytes every
 implementation must move once: q, k, v, o, gate, final state) as % of the
 HBM roofline, and the linattn/FLA time ratio.
@@ -27,7 +29,8 @@ import sys
 
 SHAPES = [(4, 16, 4096, 128), (2, 16, 16384, 128), (8, 32, 8192, 64)]
 OPS = [("chunk_simple_gla", "scalar"), ("chunk_gla", "vector"),
-       ("chunk_linear_attn", "none")]
+       ("chunk_linear_attn", "none"), ("chunk_delta_rule", "delta"),
+       ("chunk_gated_delta_rule", "gated_delta")]
 
 
 def die(msg, code=1):
@@ -49,8 +52,18 @@ def load_fla():
             f"{type(e).__name__}: {e}\n  install the carried wheels first: "
             "python3 -m pip install -q --no-index --no-deps --target "
             "/tmp/site bench/gpu/wheels/*.whl && export PYTHONPATH=/tmp/site")
-    return {"chunk_simple_gla": chunk_simple_gla, "chunk_gla": chunk_gla,
-            "chunk_linear_attn": chunk_linear_attn}
+    fns = {"chunk_simple_gla": chunk_simple_gla, "chunk_gla": chunk_gla,
+           "chunk_linear_attn": chunk_linear_attn}
+    # The delta rules are extra rows (not in the target list); an
+    # FLA without them just leaves the rows to linattn.
+    try:
+        from fla.ops.delta_rule import chunk_delta_rule
+        from fla.ops.gated_delta_rule import chunk_gated_delta_rule
+        fns.update(chunk_delta_rule=chunk_delta_rule,
+                   chunk_gated_delta_rule=chunk_gated_delta_rule)
+    except Exception as e:
+        print(f"note: FLA delta rules unavailable ({type(e).__name__}: {e})")
+    return fns
 
 
 def time_cuda(fn, warmup, reps):
@@ -73,7 +86,9 @@ def time_cuda(fn, warmup, reps):
 def bytes_moved(b, h, t, d, decay):
     tokens = b * t * h
     n = 4 * tokens * d * 2                     # q, k, v, o in bf16
-    n += {"none": 0, "scalar": tokens * 4, "vector": tokens * d * 4}[decay]
+    n += {"none": 0, "scalar": tokens * 4, "vector": tokens * d * 4,
+          "delta": tokens * 4,                 # beta
+          "gated_delta": 2 * tokens * 4}[decay]  # beta and the gate
     n += b * h * d * d * 4                     # final state, f32
     return n
 
@@ -89,7 +104,19 @@ def run_fla(fns, op, decay, shape, warmup, reps):
     v = torch.randn(b, t, h, d, device=dev, dtype=torch.bfloat16)
     scale = d ** -0.5
     fn = fns[op]
-    if decay == "scalar":
+    if decay in ("delta", "gated_delta"):
+        # Keys L2-normalized (MATH.md 9.6), beta in (0, 1), as linattn-launch
+        # draws them.
+        k = F.normalize(k.float(), dim=-1).to(torch.bfloat16)
+        beta = torch.rand(b, t, h, device=dev, dtype=torch.bfloat16)
+        if decay == "delta":
+            call = lambda: fn(q, k, v, beta, scale=scale,
+                              output_final_state=True)
+        else:
+            g = F.logsigmoid(torch.randn(b, t, h, device=dev)) / 16
+            call = lambda: fn(q, k, v, g, beta, scale=scale,
+                              output_final_state=True)
+    elif decay == "scalar":
         g = F.logsigmoid(torch.randn(b, t, h, device=dev)) / 16
         call = lambda: fn(q, k, v, g=g, scale=scale, output_final_state=True)
     elif decay == "vector":
@@ -164,7 +191,7 @@ def main():
             gb = bytes_moved(b, h, t, d, decay)
             pct = lambda ms: 100 * gb / (ms * 1e-3) / (args.peak_tbps * 1e12)
             fla_ms, lin_ms, note = None, None, ""
-            if fns is not None:
+            if fns is not None and op in fns:
                 try:
                     fla_ms = run_fla(fns, op, decay, shape, args.warmup,
                                      args.reps)

@@ -28,6 +28,11 @@ for d in 64 128; do
       --stages=2 --dtype=bf16 --layout=bthd --decay=$decay --dk=$d --dv=$d \
       >/dev/null
   done
+  # Delta rules (mma.sync on every chip) for the extra FLA rows.
+  for decay in delta gated_delta; do
+    "$RUN" --emit-aot="$OUT/bench" --name="${decay}_d$d" --chip=sm_90 \
+      --dtype=bf16 --layout=bthd --decay=$decay --dk=$d --dv=$d >/dev/null
+  done
   "$RUN" --emit-aot="$OUT/tune" --aot-variants=tune --name="scalar_d$d" \
     --chip=sm_90 --dtype=bf16 --layout=bthd --decay=scalar --dk=$d --dv=$d \
     >/dev/null
