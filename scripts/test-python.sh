@@ -32,6 +32,13 @@ CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2} \
   --config-settings=build-dir="$PY_BUILD_DIR" ./python
 echo "==> installed in $(( $(date +%s) - start )) s"
 
+# linattn.aot's tests (test/python/test_aot.py) load the CUDA runtime's
+# shared library from the main CMake build.
+if [ -f "$BUILD_DIR/build.ninja" ]; then
+  ninja -C "$BUILD_DIR" -j2 LinAttnCudaRuntimeShared > /dev/null
+  LINATTN_CUDA_RT="$(cd "$BUILD_DIR" && pwd)/lib/liblinattn_cuda_rt.so"
+  export LINATTN_CUDA_RT
+fi
 echo "==> running the Python tests (test/python)"
 rc=0
 "$PY" -m pytest -q -p no:cacheprovider test/python || rc=$?

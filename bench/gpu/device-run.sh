@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole lent-GPU session in one command (bench/gpu/README.md): build the
-# launcher, run the GPU tests on every emitted set, benchmark against FLA,
-# tune. Logs go to $OUT (the device tool's output folder) or ./gpu-logs.
+# launcher and the runtime library, run the GPU tests on every emitted set
+# (with linattn-launch, then from PyTorch), benchmark against FLA, tune.
+# Logs go to $OUT (the device tool's output folder) or ./gpu-logs.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 LOGS=${OUT:-gpu-logs}
@@ -19,6 +20,13 @@ for set in test-sm90 test-sm90-sync test-sm90-wg2 test-sm80 \
     > "$LOGS/$set.txt" 2>&1 || status=1
   tail -3 "$LOGS/$set.txt"
 done
+# The same kernels from PyTorch: CUDA tensors through linattn.aot (ctypes,
+# liblinattn_cuda_rt.so) against linattn.reference.
+echo "== linattn.aot on torch tensors"
+PYTHONPATH=python LINATTN_CUDA_RT=build-launch/liblinattn_cuda_rt.so \
+  python3 bench/gpu/aot_torch_check.py test/GPU/kernels "$K/test-sm90" \
+  > "$LOGS/aot-torch.txt" 2>&1 || status=1
+tail -3 "$LOGS/aot-torch.txt"
 if [ -d bench/gpu/wheels ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile \
     --target /tmp/site bench/gpu/wheels/*.whl && export PYTHONPATH=/tmp/site
