@@ -35,3 +35,11 @@ ptxas = os.path.join(config.cuda_dir, "bin", "ptxas")
 if os.path.exists(ptxas):
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", ptxas))
+
+# A C compiler for test helpers built at test time (the fake libcuda): cc,
+# else the clang-22 that scripts/setup.sh installs.
+import shutil
+cc = shutil.which("cc") or shutil.which("clang-22")
+if cc:
+    config.available_features.add("cc")
+    config.substitutions.append(("%cc", cc))
