@@ -164,6 +164,21 @@ def _c_layout(tmp_path):
             for line in out.splitlines()}
 
 
+def test_installed_package_ships_the_library():
+    """`pip install ./python` puts liblinattn_cuda_rt.so next to the package,
+    where load_library() finds it without LINATTN_CUDA_RT."""
+    pkg = Path(aot.__file__).resolve().parent
+    if "site-packages" not in pkg.parts:
+        pytest.skip(f"linattn is not an installed package here ({pkg})")
+    env = {k: v for k, v in os.environ.items() if k != aot.LIBRARY_ENV}
+    run = subprocess.run(
+        [sys.executable, "-c",
+         "import linattn.aot as a; print(a.load_library()._name)"],
+        capture_output=True, text=True, env=env, cwd="/", timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert Path(run.stdout.strip()) == pkg / aot.LIBRARY_NAME
+
+
 def test_struct_layouts_match_header(tmp_path):
     c = _c_layout(tmp_path)
     py = {}
