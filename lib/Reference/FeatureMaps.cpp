@@ -294,4 +294,23 @@ std::string applyFeatureMapPerHead(FeatureMap m, const Tensor &x, Tensor &out,
   return "";
 }
 
+std::string applyFeatureMapsQK(FeatureMap m, Tensor &q, Tensor &k,
+                               const Tensor *weight, const Tensor *bias,
+                               const Tensor *keyWeight, const Tensor *keyBias) {
+  if (keyWeight == nullptr) {
+    keyWeight = weight;
+    keyBias = bias;
+  }
+  Tensor mq, mk;
+  if (std::string e = applyFeatureMapPerHead(m, q, mq, weight, bias);
+      !e.empty())
+    return "feature map on q: " + e;
+  if (std::string e = applyFeatureMapPerHead(m, k, mk, keyWeight, keyBias);
+      !e.empty())
+    return "feature map on k: " + e;
+  q = std::move(mq);
+  k = std::move(mk);
+  return "";
+}
+
 } // namespace linattn::reference

@@ -445,28 +445,16 @@ std::string reference(const Manifest &m, Problem &p, int64_t heads,
     auto param = [&](const char *name) -> const ref::Tensor * {
       return p.in.count(name) ? &p.in[name].logical : nullptr;
     };
-    const ref::Tensor *wq = param("map_weight"), *bq = param("map_bias");
-    const ref::Tensor *wk = wq, *bk = bq;
-    if (param("key_map_weight")) {
-      wk = param("key_map_weight");
-      bk = param("key_map_bias");
-    }
-    ref::Tensor mq, mk;
-    if (std::string e =
-            ref::applyFeatureMapPerHead(s.featureMap, ri.q, mq, wq, bq);
+    if (std::string e = ref::applyFeatureMapsQK(
+            s.featureMap, ri.q, ri.k, param("map_weight"), param("map_bias"),
+            param("key_map_weight"), param("key_map_bias"));
         !e.empty())
-      return "feature map on q: " + e;
-    if (std::string e =
-            ref::applyFeatureMapPerHead(s.featureMap, ri.k, mk, wk, bk);
-        !e.empty())
-      return "feature map on k: " + e;
+      return e;
     if (m.map) {
       // The prepass stores phi(q) and phi(k) in spec.dtype.
-      for (ref::Tensor *t : {&mq, &mk})
+      for (ref::Tensor *t : {&ri.q, &ri.k})
         t->data = npy::toF64(npy::fromF64(t->data, t->shape, toNpy(s.dtype)));
     }
-    ri.q = mq;
-    ri.k = mk;
   }
   if (p.in.count("gate")) {
     ri.gate = p.in["gate"].logical;

@@ -705,23 +705,12 @@ int main(int argc, char **argv) {
       auto param = [&](const char *name) -> const ref::Tensor * {
         return in.count(name) ? &in[name].logical : nullptr;
       };
-      const ref::Tensor *wq = param("map_weight"), *bq = param("map_bias");
-      const ref::Tensor *wk = wq, *bk = bq;
-      if (param("key_map_weight")) {
-        wk = param("key_map_weight");
-        bk = param("key_map_bias");
-      }
-      ref::Tensor mq, mk;
-      if (std::string e =
-              ref::applyFeatureMapPerHead(spec.featureMap, ri.q, mq, wq, bq);
+      if (std::string e = ref::applyFeatureMapsQK(
+              spec.featureMap, ri.q, ri.k, param("map_weight"),
+              param("map_bias"), param("key_map_weight"),
+              param("key_map_bias"));
           !e.empty())
-        return fail("reference feature map on q: " + e);
-      if (std::string e =
-              ref::applyFeatureMapPerHead(spec.featureMap, ri.k, mk, wk, bk);
-          !e.empty())
-        return fail("reference feature map on k: " + e);
-      ri.q = mq;
-      ri.k = mk;
+        return fail("reference " + e);
     }
     if (in.count("gate"))
       ri.gate = in["gate"].logical;

@@ -167,6 +167,13 @@ std::string applyFeatureMapPerHead(FeatureMap m, const Tensor &x, Tensor &out,
                                    const Tensor *weight = nullptr,
                                    const Tensor *bias = nullptr);
 
+/// Maps q and k ([B, H, T, d]) in place with applyFeatureMapPerHead: q by
+/// (weight, bias), k by (keyWeight, keyBias) when keyWeight is given, else
+/// by q's. Errors start with "feature map on q: " / "feature map on k: ".
+std::string applyFeatureMapsQK(FeatureMap m, Tensor &q, Tensor &k,
+                               const Tensor *weight, const Tensor *bias,
+                               const Tensor *keyWeight, const Tensor *keyBias);
+
 //===----------------------------------------------------------------------===//
 // Linear attention
 //===----------------------------------------------------------------------===//

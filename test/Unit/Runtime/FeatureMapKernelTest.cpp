@@ -20,6 +20,8 @@
 #include "linattn/Runtime/Npy.h"
 #include "linattn/Runtime/Runtime.h"
 
+#include "KernelTestUtil.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -28,44 +30,9 @@
 
 using namespace linattn;
 namespace ref = linattn::reference;
+using namespace linattn::test_util;
 
 namespace {
-
-/// Rounds every element to `t` (the kernel sees exactly these values).
-void roundTo(ref::Tensor &x, DType t) {
-  for (double &e : x.data) {
-    if (t == DType::F32)
-      e = static_cast<float>(e);
-    else if (t == DType::BF16)
-      e = npy::bfloat16ToFloat(npy::doubleToBFloat16(e));
-  }
-}
-
-/// A tensor packed in a kernel dtype.
-struct Buffer {
-  std::vector<uint8_t> bytes;
-  std::vector<int64_t> shape;
-  DType dtype = DType::F32;
-  TensorView view() { return TensorView(bytes.data(), dtype, shape); }
-};
-
-Buffer pack(const ref::Tensor &x, DType t) {
-  Buffer b;
-  b.dtype = t;
-  b.shape = x.shape;
-  b.bytes = npy::fromF64(x.data, x.shape, toNpy(t)).data;
-  return b;
-}
-
-ref::Tensor unpack(const Buffer &b) {
-  npy::Array a;
-  a.dtype = toNpy(b.dtype);
-  a.shape = b.shape;
-  a.data = b.bytes;
-  ref::Tensor x(b.shape);
-  x.data = npy::toF64(a);
-  return x;
-}
 
 struct MapCase {
   FeatureMap map = FeatureMap::Taylor2;

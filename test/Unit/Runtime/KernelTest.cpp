@@ -15,6 +15,8 @@
 #include "linattn/Runtime/Npy.h"
 #include "linattn/Runtime/Runtime.h"
 
+#include "KernelTestUtil.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -25,51 +27,9 @@
 
 using namespace linattn;
 namespace ref = linattn::reference;
+using namespace linattn::test_util;
 
 namespace {
-
-//===----------------------------------------------------------------------===//
-// Element conversion
-//===----------------------------------------------------------------------===//
-
-/// Rounds every element to `t` (the kernel sees exactly these values).
-void roundTo(ref::Tensor &x, DType t) {
-  for (double &e : x.data) {
-    if (t == DType::F32)
-      e = static_cast<float>(e);
-    else if (t == DType::BF16)
-      e = npy::bfloat16ToFloat(npy::doubleToBFloat16(e));
-    else if (t == DType::F16)
-      e = npy::halfToFloat(npy::doubleToHalf(e));
-  }
-}
-
-/// A tensor packed in a kernel dtype, optionally with dims 1 and 2 swapped.
-struct Buffer {
-  std::vector<uint8_t> bytes;
-  std::vector<int64_t> shape;
-  DType dtype = DType::F32;
-  TensorView view() { return TensorView(bytes.data(), dtype, shape); }
-};
-
-Buffer pack(const ref::Tensor &x, DType t, bool swap12 = false) {
-  ref::Tensor y = swap12 ? ref::swapDims(x, 1, 2) : x;
-  Buffer b;
-  b.dtype = t;
-  b.shape = y.shape;
-  b.bytes = npy::fromF64(y.data, y.shape, toNpy(t)).data;
-  return b;
-}
-
-ref::Tensor unpack(const Buffer &b, bool swap12 = false) {
-  npy::Array a;
-  a.dtype = toNpy(b.dtype);
-  a.shape = b.shape;
-  a.data = b.bytes;
-  ref::Tensor x(b.shape);
-  x.data = npy::toF64(a);
-  return swap12 ? ref::swapDims(x, 1, 2) : x;
-}
 
 //===----------------------------------------------------------------------===//
 // One test problem
