@@ -176,32 +176,22 @@ static std::string compileGPUUncached(const AttentionSpec &spec,
            dtypeName(spec.dtype);
   std::string source = kernelSource(spec, CompileOptions());
 
-  mlir::DialectRegistry registry;
-  mlir::linattn::registerAllDialects(registry);
-  mlir::MLIRContext context(registry);
-  context.disableMultithreading();
-  std::string diagnostics;
-  llvm::raw_string_ostream diagOS(diagnostics);
-  mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &d) {
-    diagOS << d << "\n";
-    return mlir::success();
-  });
-  mlir::OwningOpRef<mlir::ModuleOp> module =
-      mlir::parseSourceString<mlir::ModuleOp>(source, &context);
-  if (!module)
-    return "internal error: generated kernel does not parse: " + diagnostics;
+  ParsedModule parsed(source);
+  if (!parsed.module)
+    return "internal error: generated kernel does not parse: " +
+           parsed.diagnostics;
 
-  mlir::PassManager pm(&context);
+  mlir::PassManager pm(&parsed.context);
   mlir::linattn::PTXPipelineOptions po = pipelineOptions(options);
   mlir::linattn::GpuKernelPlan plan;
   if (std::string e = planKernel(spec, options, plan); !e.empty())
     return "GPU kernel options: " + e;
   mlir::linattn::buildPTXPipeline(pm, po);
-  if (mlir::failed(pm.run(*module)))
-    return "GPU kernel generation failed: " + diagnostics;
+  if (mlir::failed(pm.run(*parsed.module)))
+    return "GPU kernel generation failed: " + parsed.diagnostics;
 
   std::string ptx;
-  module->walk([&](mlir::gpu::BinaryOp binary) {
+  parsed.module->walk([&](mlir::gpu::BinaryOp binary) {
     for (mlir::Attribute a : binary.getObjects())
       if (auto obj = llvm::dyn_cast<mlir::gpu::ObjectAttr>(a))
         ptx = obj.getObject().getValue().str();

@@ -14,6 +14,12 @@
 
 #include "linattn/Runtime/Runtime.h"
 
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "llvm/Support/raw_ostream.h"
+
 #include <string>
 
 namespace linattn {
@@ -21,6 +27,21 @@ namespace linattn {
 /// MLIR text of `func.func @linattn_head`, which holds one
 /// `linattn.attention` op for one (sequence, head) of `s`.
 std::string kernelSource(const AttentionSpec &s, const CompileOptions &o);
+
+/// MLIR text parsed in a fresh single-threaded context with every linattn
+/// dialect; the context's diagnostics collect in `diagnostics` (prefixed by
+/// their locations when `locations`). `module` is null when the text does
+/// not parse.
+struct ParsedModule {
+  explicit ParsedModule(llvm::StringRef text, bool locations = false);
+  mlir::MLIRContext context;
+  std::string diagnostics;
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+
+private:
+  llvm::raw_string_ostream diagOS{diagnostics};
+  mlir::ScopedDiagnosticHandler handler;
+};
 
 } // namespace linattn
 

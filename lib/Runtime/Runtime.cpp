@@ -233,6 +233,24 @@ static Signature signatureOf(const AttentionSpec &s) {
 }
 
 /// MLIR text of the per-(sequence, head) kernel.
+static mlir::DialectRegistry allDialects() {
+  mlir::DialectRegistry registry;
+  mlir::linattn::registerAllDialects(registry);
+  return registry;
+}
+
+ParsedModule::ParsedModule(llvm::StringRef text, bool locations)
+    : context(allDialects()),
+      handler(&context, [this, locations](mlir::Diagnostic &d) {
+        if (locations)
+          diagOS << d.getLocation() << ": ";
+        diagOS << d << "\n";
+        return mlir::success();
+      }) {
+  context.disableMultithreading();
+  module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
+}
+
 std::string kernelSource(const AttentionSpec &s, const CompileOptions &o) {
   Signature sig = signatureOf(s);
   std::string e = dtypeName(s.dtype);
@@ -493,23 +511,12 @@ std::unique_ptr<Kernel> Kernel::compile(const AttentionSpec &spec,
     return finish();
   impl->code = std::make_shared<detail::CompiledCode>();
 
-  mlir::DialectRegistry registry;
-  mlir::linattn::registerAllDialects(registry);
-  mlir::MLIRContext context(registry);
-  context.disableMultithreading();
-  std::string diagnostics;
-  llvm::raw_string_ostream diagOS(diagnostics);
-  mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &d) {
-    diagOS << d << "\n";
-    return mlir::success();
-  });
-  mlir::OwningOpRef<mlir::ModuleOp> module =
-      mlir::parseSourceString<mlir::ModuleOp>(impl->source, &context);
-  if (!module)
+  ParsedModule parsed(impl->source);
+  if (!parsed.module)
     return fail("internal error: generated kernel does not parse: " +
-                diagnostics + "\n" + impl->source);
+                parsed.diagnostics + "\n" + impl->source);
 
-  mlir::PassManager pm(&context);
+  mlir::PassManager pm(&parsed.context);
   mlir::linattn::CPUPipelineOptions po;
   po.chunkSize = options.chunkSize;
   po.subChunkSize = options.subChunkSize;
@@ -517,8 +524,8 @@ std::unique_ptr<Kernel> Kernel::compile(const AttentionSpec &spec,
   po.tileN = options.tileN;
   po.vectorWidth = options.vectorWidth;
   mlir::linattn::buildCPUPipeline(pm, po);
-  if (mlir::failed(pm.run(*module)))
-    return fail("kernel lowering failed: " + diagnostics);
+  if (mlir::failed(pm.run(*parsed.module)))
+    return fail("kernel lowering failed: " + parsed.diagnostics);
 
   auto tmBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
   if (!tmBuilder)
@@ -553,8 +560,8 @@ std::unique_ptr<Kernel> Kernel::compile(const AttentionSpec &spec,
   eeOptions.enablePerfNotificationListener =
       jitdump && *jitdump && std::string(jitdump) != "0";
   eeOptions.enableObjectDump = detail::kernelDiskCacheEnabled();
-  auto engine =
-      mlir::ExecutionEngine::create(*module, eeOptions, std::move(tm.get()));
+  auto engine = mlir::ExecutionEngine::create(*parsed.module, eeOptions,
+                                              std::move(tm.get()));
   if (!engine)
     return fail("JIT compilation failed: " +
                 llvm::toString(engine.takeError()));
@@ -1147,21 +1154,11 @@ std::string Kernel::run(const Arguments &args) const {
 std::string parseSpec(const std::string &mlirText, AttentionSpec &spec,
                       CompileOptions *options,
                       std::vector<std::vector<int64_t>> *shapes) {
-  mlir::DialectRegistry registry;
-  mlir::linattn::registerAllDialects(registry);
-  mlir::MLIRContext context(registry);
-  std::string diagnostics;
-  llvm::raw_string_ostream diagOS(diagnostics);
-  mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &d) {
-    diagOS << d.getLocation() << ": " << d << "\n";
-    return mlir::success();
-  });
-  mlir::OwningOpRef<mlir::ModuleOp> module =
-      mlir::parseSourceString<mlir::ModuleOp>(mlirText, &context);
-  if (!module)
-    return "invalid spec: " + diagnostics;
+  ParsedModule parsed(mlirText, /*locations=*/true);
+  if (!parsed.module)
+    return "invalid spec: " + parsed.diagnostics;
   mlir::linattn::AttentionOp op;
-  module->walk([&](mlir::linattn::AttentionOp a) {
+  parsed.module->walk([&](mlir::linattn::AttentionOp a) {
     if (!op)
       op = a;
   });
