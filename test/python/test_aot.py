@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from linattn import aot, reference
+from conftest import c_compiler as _c_compiler
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = ROOT / "include" / "linattn" / "Runtime" / "CudaRuntime.h"
@@ -44,20 +45,6 @@ def _load_checker():
 
 
 checker = _load_checker()
-
-
-@pytest.fixture(scope="module")
-def rt_path():
-    path = os.environ.get(aot.LIBRARY_ENV)
-    if path:
-        assert os.path.isfile(path), f"{aot.LIBRARY_ENV}={path} does not exist"
-        return path
-    for c in [str(ROOT / "build" / "lib" / aot.LIBRARY_NAME)] + \
-            aot.library_candidates():
-        if os.path.isfile(c):
-            return c
-    pytest.skip(f"{aot.LIBRARY_NAME} is not built (ninja -C build "
-                "LinAttnCudaRuntimeShared, or set LINATTN_CUDA_RT)")
 
 
 def _run_python(code, **env):
@@ -121,16 +108,6 @@ def test_load_library_from_environment(rt_path, monkeypatch):
     lib = aot.load_library()
     assert lib.linattnRtApiVersion() == aot.API_VERSION
     assert aot.load_library() is lib  # the default from now on
-
-
-def _c_compiler():
-    """$CC, cc, or the clang-22 the project's setup installs (a fresh Debian
-    with only those packages has no `cc`); skips the test if none."""
-    for name in (os.environ.get("CC"), "cc", "clang-22", "clang", "gcc"):
-        path = shutil.which(name) if name else None
-        if path:
-            return path
-    pytest.skip("no C compiler ($CC, cc, clang-22)")
 
 
 def _c_layout(tmp_path):
@@ -616,6 +593,46 @@ def test_host_path_on_fake_driver(rt_path, tmp_path, torch):
         assert x["launches"] == 0, x
         assert re.search(r"^linattn\.aot: \S+\.json: v: expected value dim "
                          r"\d+ \(manifest\)", x["bad_v"]), x
+
+
+#: Module.from_text on the fake driver: the manifest and PTX of argv[1] as
+#: text, the Python-side manifest checks, and the runtime's own.
+_FROM_TEXT = """
+import json, sys
+from linattn import aot
+m0, text, ptx = aot.read_manifest(sys.argv[1])
+dev = aot.Device(0)
+mod = aot.Module.from_text(dev, ptx, text, name="in-memory")
+print(json.dumps({"path": mod.path, "same": mod.manifest == m0,
+                  "loaded": len(dev._modules), "repr": repr(mod)}))
+bad = dict(m0, spec=dict(m0["spec"], gate_dtype="f16"))
+for name, t in (("broken", "{"), ("other", json.dumps({"format": "x"})),
+                ("gate", json.dumps(bad))):
+    try:
+        aot.Module.from_text(dev, ptx, t, name=name)
+        print("LOADED", name)
+    except ValueError as e:
+        print(e)
+print(len(dev._modules))
+"""
+
+
+def test_module_from_text_on_fake_driver(rt_path, fake_libcuda):
+    path = str(ABI_KERNELS / "naive_none_bf16_bhtd.json")
+    out = _run_python(f"import sys; sys.argv[1:] = [{path!r}]\n" +
+                      _FROM_TEXT, LINATTN_CUDA_RT=rt_path,
+                      LINATTN_LIBCUDA=fake_libcuda).splitlines()
+    head = json.loads(out[0])
+    assert head["path"] == "in-memory" and head["same"], head
+    assert head["loaded"] == 1
+    assert head["repr"].startswith("linattn.aot.Module('in-memory' on ")
+    assert out[1].startswith("linattn.aot: broken: not JSON"), out
+    assert out[2] == "linattn.aot: other: not a 'linattn-aot' manifest", out
+    # Checked by the runtime (CudaManifest.cpp), not by parse_manifest.
+    assert out[3].startswith("linattn.aot: loading gate: manifest: "
+                             "spec.gate_dtype 'f16' must be f32 or the dtype"),\
+        out
+    assert out[4] == "1"  # failed loads leave nothing loaded
 
 
 # ---- On a GPU: every kernel against the reference
