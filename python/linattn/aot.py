@@ -191,6 +191,11 @@ class Device:
         self._lib = lib
         self._handle = None
         self._modules = weakref.WeakSet()
+        # Modules loaded and not yet unloaded, and whether __del__ ran: the
+        # runtime's modules use their device when unloaded, so the handle
+        # is closed after the last of them (see __del__).
+        self._loaded = 0
+        self._finalized = False
         self.ordinal = int(ordinal)
         handle = ctypes.c_void_p()
         err = _errbuf()
@@ -224,13 +229,23 @@ class Device:
         it early)."""
         for m in list(self._modules):
             m.unload()
+        self._close_handle()
+
+    def _close_handle(self) -> None:
         if self._handle is not None:
             self._lib.linattnRtDeviceClose(self._handle)
             self._handle = None
 
     def __del__(self):
+        # A device and its modules that become garbage together (a reference
+        # cycle, or interpreter exit) are finalized in any order, and the
+        # garbage collector clears the weak references of _modules first:
+        # while modules are still loaded, the last Module.unload() closes
+        # the handle instead.
+        self._finalized = True
         try:
-            self.close()
+            if self._loaded == 0:
+                self._close_handle()
         except Exception:  # noqa: BLE001 (interpreter shutdown)
             pass
 
@@ -540,6 +555,7 @@ class Module:
             cls = ValueError if msg.startswith("manifest:") else RuntimeError
             raise cls(f"linattn.aot: loading {path}: {msg}")
         self._handle = handle
+        device._loaded += 1
         device._modules.add(self)
 
     @property
@@ -609,8 +625,12 @@ class Module:
 
     def unload(self) -> None:
         if self._handle is not None:
-            self.device._lib.linattnRtModuleUnload(self._handle)
+            dev = self.device
+            dev._lib.linattnRtModuleUnload(self._handle)
             self._handle = None
+            dev._loaded -= 1
+            if dev._finalized and dev._loaded == 0:
+                dev._close_handle()
 
     def __del__(self):
         try:

@@ -604,7 +604,7 @@ m0, text, ptx = aot.read_manifest(sys.argv[1])
 dev = aot.Device(0)
 mod = aot.Module.from_text(dev, ptx, text, name="in-memory")
 print(json.dumps({"path": mod.path, "same": mod.manifest == m0,
-                  "loaded": len(dev._modules), "repr": repr(mod)}))
+                  "loaded": dev._loaded, "repr": repr(mod)}))
 bad = dict(m0, spec=dict(m0["spec"], gate_dtype="f16"))
 for name, t in (("broken", "{"), ("other", json.dumps({"format": "x"})),
                 ("gate", json.dumps(bad))):
@@ -613,7 +613,7 @@ for name, t in (("broken", "{"), ("other", json.dumps({"format": "x"})),
         print("LOADED", name)
     except ValueError as e:
         print(e)
-print(len(dev._modules))
+print(dev._loaded)
 """
 
 
@@ -633,6 +633,52 @@ def test_module_from_text_on_fake_driver(rt_path, fake_libcuda):
                              "spec.gate_dtype 'f16' must be f32 or the dtype"),\
         out
     assert out[4] == "1"  # failed loads leave nothing loaded
+
+
+#: A device and its modules that become garbage together are finalized in
+#: any order (and the weak references of Device._modules are cleared
+#: first); the runtime's modules use their device when unloaded, so the
+#: handle must be closed after the last unload. Prints the order.
+_CYCLE = """
+import gc, sys
+from linattn import aot
+events = []
+close, unload = aot.Device._close_handle, aot.Module.unload
+def traced_close(self):
+    if self._handle is not None:
+        events.append("close")
+    close(self)
+def traced_unload(self):
+    if self._handle is not None:
+        events.append("unload")
+    unload(self)
+aot.Device._close_handle, aot.Module.unload = traced_close, traced_unload
+gc.disable()
+dev = aot.Device(0)
+cycle = [dev] + [aot.Module(dev, sys.argv[1]) for _ in range(3)]
+cycle.append(cycle)
+del dev, cycle
+gc.collect()
+print(" ".join(events))
+dev = aot.Device(0)
+mods = [aot.Module(dev, sys.argv[1]) for _ in range(2)]
+events.clear()
+dev.close()   # explicit: unloads its modules first
+mods[0].unload()
+print(" ".join(events), dev._loaded)
+"""
+
+
+def test_device_closed_after_its_modules(rt_path, fake_libcuda):
+    path = str(ABI_KERNELS / "naive_none_bf16_bhtd.json")
+    r = subprocess.run([sys.executable, "-c", _CYCLE, path],
+                       env=dict(os.environ, PYTHONPATH=PKG_PARENT,
+                                LINATTN_CUDA_RT=rt_path,
+                                LINATTN_LIBCUDA=fake_libcuda),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    assert r.stdout.splitlines() == ["unload unload unload close",
+                                     "unload unload close 0"], r.stdout
 
 
 # ---- On a GPU: every kernel against the reference
