@@ -6,9 +6,11 @@
 //
 // The `linattn._linattn` extension: the C++ host API of
 // include/linattn/Runtime/Runtime.h (AttentionSpec, CompileOptions,
-// Kernel::compile/run) and the fp64 C++ reference (for cross-checking the
-// pure-numpy one). The Debian MLIR has no Python bindings, so this binds our
-// compile/run API rather than IR objects (STYLE.md 5).
+// Kernel::compile/run), the GPU compiler of GPUCompile.h (spec -> PTX +
+// manifest text, which linattn.gpu loads through linattn.aot) and the fp64
+// C++ reference (for cross-checking the pure-numpy one). The Debian MLIR has no
+// Python bindings, so this binds our compile/run API rather than IR objects
+// (STYLE.md 5).
 //
 // Tensors arrive as nanobind ndarrays: NumPy arrays (buffer protocol) or any
 // DLPack producer. They are handed to the runtime as pointer + shape +
@@ -19,6 +21,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "linattn/Reference/Reference.h"
+#include "linattn/Runtime/GPUCompile.h"
 #include "linattn/Runtime/Runtime.h"
 
 #include <nanobind/nanobind.h>
@@ -239,6 +242,44 @@ void runKernel(const linattn::Kernel &kernel, const InArray &q,
 }
 
 //===----------------------------------------------------------------------===//
+// GPU kernels (PTX + manifest; loading and launching is linattn.aot's)
+//===----------------------------------------------------------------------===//
+
+std::tuple<std::string, std::string>
+compileGPUKernel(const linattn::AttentionSpec &spec, const std::string &chip,
+                 const std::string &mma, int64_t chunkSize, int64_t blockV,
+                 int64_t warps, int64_t stages) {
+  linattn::GPUCompileOptions options;
+  options.chip = chip;
+  options.mma = mma;
+  options.chunkSize = chunkSize;
+  options.blockV = blockV;
+  options.warps = warps;
+  options.stages = stages;
+  linattn::GPUKernelImage image;
+  std::string error;
+  {
+    // A compilation takes about a second; a cache hit is quick either way.
+    nb::gil_scoped_release release;
+    error = linattn::compileGPU(spec, options, "kernel", image);
+  }
+  if (!error.empty())
+    throw nb::value_error(("linattn: " + error).c_str());
+  return {std::move(image.ptx), std::move(image.manifest)};
+}
+
+nb::dict gpuCacheStats() {
+  linattn::GPUKernelCacheStats s = linattn::gpuKernelCacheStats();
+  nb::dict d;
+  d["compiled"] = s.compiled;
+  d["memory_hits"] = s.memoryHits;
+  d["disk_hits"] = s.diskHits;
+  d["disk_writes"] = s.diskWrites;
+  d["disk_rejected"] = s.diskRejected;
+  return d;
+}
+
+//===----------------------------------------------------------------------===//
 // The C++ fp64 reference (for tests of linattn.reference)
 //===----------------------------------------------------------------------===//
 
@@ -404,6 +445,15 @@ void initRuntime(nb::module_ &m) {
            "argument first and writes nothing on error.")
       .def_prop_ro("source_ir", &linattn::Kernel::sourceIR)
       .def_prop_ro("compile_seconds", &linattn::Kernel::compileSeconds);
+  m.def("compile_gpu", &compileGPUKernel, "spec"_a, "chip"_a, "mma"_a = "auto",
+        "chunk_size"_a = 0, "block_v"_a = 0, "warps"_a = 0, "stages"_a = 0,
+        "Compiles a spec to PTX for `chip` (sm_80 ... sm_90; wgmma kernels "
+        "target sm_90a) and returns (ptx, manifest_json) (GIL released; "
+        "cached in memory and on disk like CPU kernels). 0 picks an "
+        "option's default; ValueError carries the compiler's message.");
+  m.def("gpu_kernel_cache_stats", &gpuCacheStats,
+        "Process-wide counters of compile_gpu: compiled, memory_hits, "
+        "disk_hits, disk_writes, disk_rejected.");
   m.def("host_description", &linattn::hostDescription);
   m.def("feature_dim", &linattn::featureDim, "spec"_a,
         "D_phi: the key width of the states, normalizers and vector gates.");

@@ -13,6 +13,10 @@ PyTorch is imported only when a kernel is called::
     gla = aot.Module(dev, "aot/gla.json")
     o, S = gla(q, k, v, gate=g, output_final_state=True)   # CUDA tensors
 
+``Module.from_text(dev, ptx, manifest_json)`` loads a kernel held in memory
+(linattn.gpu does so with the kernels it JIT-compiles for
+:func:`linattn.attention` on CUDA tensors).
+
 Launches run on the CUDA default stream and are synchronous: a call first
 waits for the device (``torch.cuda.synchronize``, so kernels that produced
 the inputs on any torch stream are done), then launches and waits for the
@@ -187,6 +191,11 @@ class Device:
         self._lib = lib
         self._handle = None
         self._modules = weakref.WeakSet()
+        # Modules loaded and not yet unloaded, and whether __del__ ran: the
+        # runtime's modules use their device when unloaded, so the handle
+        # is closed after the last of them (see __del__).
+        self._loaded = 0
+        self._finalized = False
         self.ordinal = int(ordinal)
         handle = ctypes.c_void_p()
         err = _errbuf()
@@ -220,13 +229,23 @@ class Device:
         it early)."""
         for m in list(self._modules):
             m.unload()
+        self._close_handle()
+
+    def _close_handle(self) -> None:
         if self._handle is not None:
             self._lib.linattnRtDeviceClose(self._handle)
             self._handle = None
 
     def __del__(self):
+        # A device and its modules that become garbage together (a reference
+        # cycle, or interpreter exit) are finalized in any order, and the
+        # garbage collector clears the weak references of _modules first:
+        # while modules are still loaded, the last Module.unload() closes
+        # the handle instead.
+        self._finalized = True
         try:
-            self.close()
+            if self._loaded == 0:
+                self._close_handle()
         except Exception:  # noqa: BLE001 (interpreter shutdown)
             pass
 
@@ -241,38 +260,46 @@ class Device:
 _DTYPES = {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}
 
 
-def read_manifest(path: str) -> tuple:
-    """Reads a manifest and its PTX: returns ``(manifest, json_text,
-    ptx_text)``. ValueError names what is wrong (not JSON, another format,
-    a newer version, a missing field); the runtime checks the rest when the
-    module is loaded."""
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+def parse_manifest(text: str, where: str = "manifest") -> dict:
+    """Parses and checks manifest JSON text (``where`` names it in errors).
+    ValueError names what is wrong (not JSON, another format, a newer
+    version, a missing field); the runtime checks the rest when the module
+    is loaded."""
     try:
         m = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(f"linattn.aot: {path}: not JSON: {e}") from e
+        raise ValueError(f"linattn.aot: {where}: not JSON: {e}") from e
     if not isinstance(m, dict) or m.get("format") != MANIFEST_FORMAT:
-        raise ValueError(f"linattn.aot: {path}: not a '{MANIFEST_FORMAT}' "
+        raise ValueError(f"linattn.aot: {where}: not a '{MANIFEST_FORMAT}' "
                          "manifest")
     version = m.get("version")
     if not isinstance(version, int) or not 1 <= version <= MANIFEST_VERSION:
-        raise ValueError(f"linattn.aot: {path}: manifest version {version!r}; "
-                         f"this module reads 1 to {MANIFEST_VERSION}")
+        raise ValueError(f"linattn.aot: {where}: manifest version "
+                         f"{version!r}; this module reads 1 to "
+                         f"{MANIFEST_VERSION}")
     spec = m.get("spec")
     for key in ("ptx", "spec"):
         if key not in m:
-            raise ValueError(f"linattn.aot: {path}: missing field '{key}'")
+            raise ValueError(f"linattn.aot: {where}: missing field '{key}'")
     for key in ("decay", "feature_map", "layout", "dtype", "key_dim",
                 "value_dim"):
         if not isinstance(spec, dict) or key not in spec:
-            raise ValueError(f"linattn.aot: {path}: missing field "
+            raise ValueError(f"linattn.aot: {where}: missing field "
                              f"'spec.{key}'")
     for key in ("dtype", "gate_dtype"):
         if spec.get(key, "f32") not in _DTYPES:
-            raise ValueError(f"linattn.aot: {path}: spec.{key} "
+            raise ValueError(f"linattn.aot: {where}: spec.{key} "
                              f"{spec[key]!r} is not one of "
                              f"{', '.join(_DTYPES)}")
+    return m
+
+
+def read_manifest(path: str) -> tuple:
+    """Reads a manifest and its PTX: returns ``(manifest, json_text,
+    ptx_text)``; the manifest is checked by :func:`parse_manifest`."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    m = parse_manifest(text, path)
     ptx_path = os.path.join(os.path.dirname(os.path.abspath(path)), m["ptx"])
     with open(ptx_path, encoding="utf-8") as f:
         ptx = f.read()
@@ -477,21 +504,47 @@ def prepare(manifest: dict, device, q, k, v, gate=None, beta=None,
 # ---- Module
 
 
+def _open_device(device) -> Device:
+    """``device`` itself, or a new :class:`Device` for an ordinal."""
+    if not isinstance(device, Device):
+        device = Device(int(device))
+    if device._handle is None:
+        raise ValueError("linattn.aot: the device is closed")
+    return device
+
+
 class Module:
     """An AOT kernel (``<name>.json`` and the PTX it names) loaded on a
-    :class:`Device` (or a device ordinal). Keeps its device open."""
+    :class:`Device` (or a device ordinal). Keeps its device open.
+    :meth:`from_text` loads PTX and manifest text held in memory (what
+    ``linattn._linattn.compile_gpu`` returns)."""
 
     def __init__(self, device, manifest_path: str):
-        if not isinstance(device, Device):
-            device = Device(int(device))
-        if device._handle is None:
-            raise ValueError("linattn.aot: the device is closed")
+        device = _open_device(device)
+        manifest, text, ptx = read_manifest(manifest_path)
+        self._load(device, manifest, text, ptx, manifest_path)
+
+    @classmethod
+    def from_text(cls, device, ptx: str, manifest_json: str,
+                  name: str = "<memory>") -> "Module":
+        """Loads a kernel from PTX and manifest JSON text; the manifest's
+        ``ptx`` field is not read. ``name`` stands for the manifest path in
+        error messages."""
+        device = _open_device(device)
+        manifest = parse_manifest(manifest_json, name)
+        self = cls.__new__(cls)
+        self._load(device, manifest, manifest_json, ptx, name)
+        return self
+
+    def _load(self, device, manifest: dict, text: str, ptx: str,
+              path: str) -> None:
         self.device = device
         self._handle = None
         self._lock = threading.Lock()
-        self.path = manifest_path
+        #: The manifest's path (or :meth:`from_text`'s name).
+        self.path = path
         #: The manifest JSON as a dict.
-        self.manifest, text, ptx = read_manifest(manifest_path)
+        self.manifest = manifest
         handle = ctypes.c_void_p()
         err = _errbuf()
         rc = device._lib.linattnRtModuleLoad(
@@ -500,8 +553,9 @@ class Module:
         if rc != 0:
             msg = _msg(err)
             cls = ValueError if msg.startswith("manifest:") else RuntimeError
-            raise cls(f"linattn.aot: loading {manifest_path}: {msg}")
+            raise cls(f"linattn.aot: loading {path}: {msg}")
         self._handle = handle
+        device._loaded += 1
         device._modules.add(self)
 
     @property
@@ -571,8 +625,12 @@ class Module:
 
     def unload(self) -> None:
         if self._handle is not None:
-            self.device._lib.linattnRtModuleUnload(self._handle)
+            dev = self.device
+            dev._lib.linattnRtModuleUnload(self._handle)
             self._handle = None
+            dev._loaded -= 1
+            if dev._finalized and dev._loaded == 0:
+                dev._close_handle()
 
     def __del__(self):
         try:
@@ -586,4 +644,5 @@ class Module:
 
 __all__ = ["API_VERSION", "Device", "Launch", "Module", "RtArgs",
            "RtExtraArgs", "RtTensor", "Unavailable", "library_candidates",
-           "load_library", "manifest_spec", "prepare", "read_manifest"]
+           "load_library", "manifest_spec", "parse_manifest", "prepare",
+           "read_manifest"]

@@ -6,7 +6,9 @@ for ``[B, H, T, D]``), log-space gates, ``scale`` defaulting to K^-1/2,
 ``initial_state`` / final state ``[N, H, K, V]`` float32, ``cu_seqlens`` for
 packed variable-length batches (B = 1). Every function returns
 ``(o, final_state)``; final_state is None unless ``output_final_state``.
-Forward only: there is no backward pass yet.
+Forward only: there is no backward pass yet. NumPy arrays and CPU tensors
+run on the CPU; torch CUDA tensors (bfloat16/float16) run a kernel compiled
+for their GPU (:mod:`linattn.gpu`).
 
 The general entry point is :func:`attention` with a :class:`~linattn.Spec`.
 """
@@ -19,6 +21,7 @@ import numpy as np
 
 import functools
 
+from . import gpu
 from .compiler import CompileOptions, Spec, call_cache, compile
 from .runtime import _is_torch, check_map_args, check_tensor, resolve_spec
 
@@ -38,7 +41,26 @@ def attention(spec: Spec, q, k, v, gate=None, beta=None, initial_state=None,
     see :meth:`linattn.Kernel.__call__` for the shapes. q and k have width d
     (``key_dim``); states, normalizers and vector gates have width D_phi
     (``Spec.feature_dim``). ``Spec.feature_count`` 0 takes f (m) from
-    ``map_weight``."""
+    ``map_weight``.
+
+    When q is a torch CUDA tensor the spec is JIT-compiled for that GPU and
+    run there (:mod:`linattn.gpu`: bfloat16/float16 q, k, v; forward only).
+    ``options``, the CPU option overrides and ``num_threads`` then do not
+    apply; the GPU options are the overrides ``gpu_chunk_size``,
+    ``block_v``, ``warps``, ``stages`` and ``mma`` (which CPU calls
+    ignore)."""
+    if getattr(q, "is_cuda", False) is True and _is_torch(q):
+        return gpu.attention(spec, q, k, v, gate=gate, beta=beta,
+                             initial_state=initial_state,
+                             output_final_state=output_final_state,
+                             cu_seqlens=cu_seqlens, map_weight=map_weight,
+                             map_bias=map_bias, key_map_weight=key_map_weight,
+                             key_map_bias=key_map_bias, options=options,
+                             **option_overrides)
+    if option_overrides and any(n in option_overrides
+                                for n in gpu.OPTION_NAMES):
+        option_overrides = {n: x for n, x in option_overrides.items()
+                            if n not in gpu.OPTION_NAMES}
     # Fast path: the kernel of an earlier call with the same spec, head dims,
     # dtypes and options (the tensors are still checked by the kernel call).
     try:
@@ -187,14 +209,14 @@ def fused_recurrent_linear_attn(q, k, v, scale=None, initial_state=None,
                                 output_final_state=False, normalize=False,
                                 cu_seqlens=None, head_first=False):
     """As :func:`chunk_linear_attn`, with FLA's recurrent default
-    normalize=False (same math; the CPU kernel is always chunked)."""
+    normalize=False (same math; the kernels are always chunked)."""
     return chunk_linear_attn(q, k, v, scale, initial_state,
                              output_final_state, normalize, cu_seqlens,
                              head_first)
 
 
 # The fused-recurrent kernels of FLA compute the same forward as the chunked
-# ones; here both names run the same (chunked) CPU kernel.
+# ones; here both names run the same (chunked) kernel.
 fused_recurrent_simple_gla = chunk_simple_gla
 fused_recurrent_gla = chunk_gla
 fused_recurrent_retention = chunk_retention

@@ -78,14 +78,16 @@ def array_dtype(name: str, x) -> str:
                         "float64, float16 or bfloat16") from None
 
 
-def check_tensor(name: str, x) -> None:
-    """TypeError unless ``x`` is an array/tensor; ValueError if not on CPU."""
+def check_tensor(name: str, x, cpu: bool = True) -> None:
+    """TypeError unless ``x`` is an array/tensor; ValueError if not on CPU
+    (unless ``cpu`` is False: the GPU path checks devices itself)."""
     if x is None or isinstance(x, np.ndarray):
         return
     if not hasattr(x, "__dlpack__") or not hasattr(x, "shape"):
         raise TypeError(f"linattn: '{name}' must be a NumPy array or a "
                         f"DLPack tensor, got {type(x).__name__}")
-    _check_device(name, x)
+    if cpu:
+        _check_device(name, x)
 
 
 def _check_device(name: str, x) -> None:
@@ -97,8 +99,9 @@ def _check_device(name: str, x) -> None:
     if kind not in (1, 3):  # CPU, CUDA-pinned host memory
         label = _DLPACK_DEVICES.get(kind, f"device type {kind}")
         raise ValueError(f"linattn: tensor '{name}' is on device "
-                         f"{label}:{index}; only CPU tensors are supported "
-                         "in this build")
+                         f"{label}:{index}; the CPU kernels take only CPU "
+                         "tensors (GPU kernels run when q, k, v are torch "
+                         "CUDA tensors)")
 
 
 def as_input(name: str, x) -> Any:
@@ -194,14 +197,15 @@ MAP_ARGS = ("map_weight", "map_bias", "key_map_weight", "key_map_bias")
 
 
 def check_map_args(spec: Spec, map_weight=None, map_bias=None,
-                   key_map_weight=None, key_map_bias=None) -> None:
+                   key_map_weight=None, key_map_bias=None,
+                   cpu: bool = True) -> None:
     """ValueError naming the argument when a feature-map weight is missing
     or given to a map without weights (the shapes are checked by the
-    runtime)."""
+    runtime); ``cpu`` as for :func:`check_tensor`."""
     given = dict(zip(MAP_ARGS, (map_weight, map_bias, key_map_weight,
                                 key_map_bias)))
     for name, x in given.items():
-        check_tensor(name, x)
+        check_tensor(name, x, cpu)
     fm = spec.feature_map
     if fm not in WEIGHTED_MAPS:
         for name, x in given.items():
@@ -228,6 +232,23 @@ def _feature_count_from(spec: Spec, map_weight) -> int:
                          f"feature map '{spec.feature_map}', got "
                          f"{list(shape)}")
     return int(shape[-2] if performer else shape[-1])
+
+
+def check_gate_args(spec: Spec, gate, beta) -> None:
+    """ValueError when the spec's decay needs a gate or beta that is missing,
+    or takes none and one is given."""
+    if spec.has_gate and gate is None:
+        raise ValueError(f"linattn: decay '{spec.decay}' needs a gate "
+                         "tensor" + (" ([H] log-decays)"
+                                     if spec.decay == "constant" else ""))
+    if not spec.has_gate and gate is not None:
+        raise ValueError(f"linattn: decay '{spec.decay}' takes no gate"
+                         + (" (its log-decays come from the spec)"
+                            if spec.decay == "constant" else ""))
+    if spec.has_beta and beta is None:
+        raise ValueError(f"linattn: decay '{spec.decay}' needs beta")
+    if not spec.has_beta and beta is not None:
+        raise ValueError(f"linattn: decay '{spec.decay}' takes no beta")
 
 
 class Kernel:
@@ -274,18 +295,7 @@ class Kernel:
         spec = self.spec
         check_map_args(spec, map_weight, map_bias, key_map_weight,
                        key_map_bias)
-        if spec.has_gate and gate is None:
-            raise ValueError(f"linattn: decay '{spec.decay}' needs a gate "
-                             "tensor" + (" ([H] log-decays)"
-                                         if spec.decay == "constant" else ""))
-        if not spec.has_gate and gate is not None:
-            raise ValueError(f"linattn: decay '{spec.decay}' takes no gate"
-                             + (" (its log-decays come from the spec)"
-                                if spec.decay == "constant" else ""))
-        if spec.has_beta and beta is None:
-            raise ValueError(f"linattn: decay '{spec.decay}' needs beta")
-        if not spec.has_beta and beta is not None:
-            raise ValueError(f"linattn: decay '{spec.decay}' takes no beta")
+        check_gate_args(spec, gate, beta)
         s0, z0 = initial_state, None
         if isinstance(initial_state, (tuple, list)):
             if not spec.normalized or len(initial_state) != 2:
@@ -363,4 +373,4 @@ def resolve_spec(spec: Spec, q, v, gate=None, map_weight=None) -> Spec:
 
 
 __all__ = ["Kernel", "stats", "resolve_spec", "set_num_threads",
-           "get_num_threads", "check_map_args"]
+           "get_num_threads", "check_gate_args", "check_map_args"]

@@ -1,13 +1,18 @@
 """Shared helpers of the linattn Python tests: MATH.md 9.7 random inputs and
 tolerances."""
 
+import os
+import shutil
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import linattn
-from linattn import reference
+from linattn import aot, reference
+
+ROOT = Path(__file__).resolve().parents[2]
 
 #: MATH.md 9.7: forward ratio bound per kernel dtype.
 RATIO = {"float64": 1e-12, "float32": 1e-5, "float16": 1e-3,
@@ -96,3 +101,47 @@ def run_and_check(spec, inputs, dtype, offsets=None, **options):
 def rng(request):
     # One seed per test, stable across runs.
     return np.random.default_rng(zlib.crc32(request.node.name.encode()))
+
+
+# ---- The CUDA runtime's shared library and a fake libcuda (test_aot.py,
+# test_gpu_jit.py)
+
+
+@pytest.fixture(scope="module")
+def rt_path():
+    """liblinattn_cuda_rt.so: $LINATTN_CUDA_RT (scripts/test-python.sh sets
+    it), else the CMake build's or aot.library_candidates(); skips if none."""
+    path = os.environ.get(aot.LIBRARY_ENV)
+    if path:
+        assert os.path.isfile(path), f"{aot.LIBRARY_ENV}={path} does not exist"
+        return path
+    for c in [str(ROOT / "build" / "lib" / aot.LIBRARY_NAME)] + \
+            aot.library_candidates():
+        if os.path.isfile(c):
+            return c
+    pytest.skip(f"{aot.LIBRARY_NAME} is not built (ninja -C build "
+                "LinAttnCudaRuntimeShared, or set LINATTN_CUDA_RT)")
+
+
+def c_compiler():
+    """$CC, cc, or the clang-22 the project's setup installs (a fresh Debian
+    with only those packages has no `cc`); skips the test if none."""
+    for name in (os.environ.get("CC"), "cc", "clang-22", "clang", "gcc"):
+        path = shutil.which(name) if name else None
+        if path:
+            return path
+    pytest.skip("no C compiler ($CC, cc, clang-22)")
+
+
+@pytest.fixture(scope="module")
+def fake_libcuda(tmp_path_factory):
+    """test/GPU/fake-libcuda.c built as a shared library: a driver that
+    accepts every call (one device of compute capability 9.0) and runs
+    nothing; the runtime loads it when LINATTN_LIBCUDA names it."""
+    import subprocess  # noqa: PLC0415
+    cc = c_compiler()
+    out = tmp_path_factory.mktemp("fake-libcuda") / "libcuda_fake.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-o", str(out),
+                    str(ROOT / "test" / "GPU" / "fake-libcuda.c")],
+                   check=True)
+    return str(out)

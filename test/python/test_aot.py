@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from linattn import aot, reference
+from conftest import c_compiler as _c_compiler
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = ROOT / "include" / "linattn" / "Runtime" / "CudaRuntime.h"
@@ -44,20 +45,6 @@ def _load_checker():
 
 
 checker = _load_checker()
-
-
-@pytest.fixture(scope="module")
-def rt_path():
-    path = os.environ.get(aot.LIBRARY_ENV)
-    if path:
-        assert os.path.isfile(path), f"{aot.LIBRARY_ENV}={path} does not exist"
-        return path
-    for c in [str(ROOT / "build" / "lib" / aot.LIBRARY_NAME)] + \
-            aot.library_candidates():
-        if os.path.isfile(c):
-            return c
-    pytest.skip(f"{aot.LIBRARY_NAME} is not built (ninja -C build "
-                "LinAttnCudaRuntimeShared, or set LINATTN_CUDA_RT)")
 
 
 def _run_python(code, **env):
@@ -121,16 +108,6 @@ def test_load_library_from_environment(rt_path, monkeypatch):
     lib = aot.load_library()
     assert lib.linattnRtApiVersion() == aot.API_VERSION
     assert aot.load_library() is lib  # the default from now on
-
-
-def _c_compiler():
-    """$CC, cc, or the clang-22 the project's setup installs (a fresh Debian
-    with only those packages has no `cc`); skips the test if none."""
-    for name in (os.environ.get("CC"), "cc", "clang-22", "clang", "gcc"):
-        path = shutil.which(name) if name else None
-        if path:
-            return path
-    pytest.skip("no C compiler ($CC, cc, clang-22)")
 
 
 def _c_layout(tmp_path):
@@ -631,6 +608,92 @@ def test_host_path_on_fake_driver(rt_path, tmp_path, torch):
         assert x["launches"] == 0, x
         assert re.search(r"^linattn\.aot: \S+\.json: v: expected value dim "
                          r"\d+ \(manifest\)", x["bad_v"]), x
+
+
+#: Module.from_text on the fake driver: the manifest and PTX of argv[1] as
+#: text, the Python-side manifest checks, and the runtime's own.
+_FROM_TEXT = """
+import json, sys
+from linattn import aot
+m0, text, ptx = aot.read_manifest(sys.argv[1])
+dev = aot.Device(0)
+mod = aot.Module.from_text(dev, ptx, text, name="in-memory")
+print(json.dumps({"path": mod.path, "same": mod.manifest == m0,
+                  "loaded": dev._loaded, "repr": repr(mod)}))
+bad = dict(m0, spec=dict(m0["spec"], gate_dtype="f16"))
+for name, t in (("broken", "{"), ("other", json.dumps({"format": "x"})),
+                ("gate", json.dumps(bad))):
+    try:
+        aot.Module.from_text(dev, ptx, t, name=name)
+        print("LOADED", name)
+    except ValueError as e:
+        print(e)
+print(dev._loaded)
+"""
+
+
+def test_module_from_text_on_fake_driver(rt_path, fake_libcuda):
+    path = str(ABI_KERNELS / "naive_none_bf16_bhtd.json")
+    out = _run_python(f"import sys; sys.argv[1:] = [{path!r}]\n" +
+                      _FROM_TEXT, LINATTN_CUDA_RT=rt_path,
+                      LINATTN_LIBCUDA=fake_libcuda).splitlines()
+    head = json.loads(out[0])
+    assert head["path"] == "in-memory" and head["same"], head
+    assert head["loaded"] == 1
+    assert head["repr"].startswith("linattn.aot.Module('in-memory' on ")
+    assert out[1].startswith("linattn.aot: broken: not JSON"), out
+    assert out[2] == "linattn.aot: other: not a 'linattn-aot' manifest", out
+    # Checked by the runtime (CudaManifest.cpp), not by parse_manifest.
+    assert out[3].startswith("linattn.aot: loading gate: manifest: "
+                             "spec.gate_dtype 'f16' must be f32 or the dtype"),\
+        out
+    assert out[4] == "1"  # failed loads leave nothing loaded
+
+
+#: A device and its modules that become garbage together are finalized in
+#: any order (and the weak references of Device._modules are cleared
+#: first); the runtime's modules use their device when unloaded, so the
+#: handle must be closed after the last unload. Prints the order.
+_CYCLE = """
+import gc, sys
+from linattn import aot
+events = []
+close, unload = aot.Device._close_handle, aot.Module.unload
+def traced_close(self):
+    if self._handle is not None:
+        events.append("close")
+    close(self)
+def traced_unload(self):
+    if self._handle is not None:
+        events.append("unload")
+    unload(self)
+aot.Device._close_handle, aot.Module.unload = traced_close, traced_unload
+gc.disable()
+dev = aot.Device(0)
+cycle = [dev] + [aot.Module(dev, sys.argv[1]) for _ in range(3)]
+cycle.append(cycle)
+del dev, cycle
+gc.collect()
+print(" ".join(events))
+dev = aot.Device(0)
+mods = [aot.Module(dev, sys.argv[1]) for _ in range(2)]
+events.clear()
+dev.close()   # explicit: unloads its modules first
+mods[0].unload()
+print(" ".join(events), dev._loaded)
+"""
+
+
+def test_device_closed_after_its_modules(rt_path, fake_libcuda):
+    path = str(ABI_KERNELS / "naive_none_bf16_bhtd.json")
+    r = subprocess.run([sys.executable, "-c", _CYCLE, path],
+                       env=dict(os.environ, PYTHONPATH=PKG_PARENT,
+                                LINATTN_CUDA_RT=rt_path,
+                                LINATTN_LIBCUDA=fake_libcuda),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    assert r.stdout.splitlines() == ["unload unload unload close",
+                                     "unload unload close 0"], r.stdout
 
 
 # ---- On a GPU: every kernel against the reference

@@ -83,7 +83,8 @@ def test_dlpack_producer(rng):
 def test_gpu_tensor_is_rejected_with_its_device(rng):
     q, k, v, g = gla_inputs(rng)
     with pytest.raises(ValueError, match=r"tensor 'k' is on device cuda:0; "
-                       "only CPU tensors are supported in this build"):
+                       r"the CPU kernels take only CPU tensors \(GPU kernels "
+                       r"run when q, k, v are torch CUDA tensors\)"):
         linattn.chunk_gla(q, DLPackOnly(k, device=(2, 0)), v, g)
 
 
