@@ -62,6 +62,8 @@ if [ "$*" != "--warps=8" ]; then
   # features with GLA gates over the 64 features.
   emit based_bf16_bthd_16x64 "$@" --decay=none --feature-map=taylor2_symmetric --dtype=bf16 --layout=bthd --dk=16 --dv=64
   emit taylor2_f16_bhtd_8x64 "$@" --decay=none --feature-map=taylor2 --dtype=f16 --layout=bhtd --dk=8 --dv=64
+  # Normalized Based (padded normalizer rows), with a scalar gate.
+  emit based_norm_scalar_bf16_bhtd_16x64 "$@" --normalized --decay=scalar --feature-map=taylor2_symmetric --dtype=bf16 --layout=bhtd --dk=16 --dv=64
   emit hedgehog_norm_bf16_bthd_64 "$@" --normalized --feature-map=hedgehog --features=64 --dtype=bf16 --layout=bthd --dk=64 --dv=64
   emit hedgehog_joint_scalar_bf16_bhtd_32x64 "$@" --decay=scalar --feature-map=hedgehog_joint --dtype=bf16 --layout=bhtd --dk=32 --dv=64
   emit performer_norm_f16_bthd_64 "$@" --normalized --feature-map=performer --features=128 --dtype=f16 --layout=bthd --dk=64 --dv=64

@@ -1,5 +1,7 @@
 // RUN: linattn-opt %s --convert-linattn-to-gpu='chip=sm_80' -split-input-file | FileCheck %s
 // RUN: linattn-opt %s --linattn-to-ptx='chip=sm_80' -split-input-file | FileCheck %s --check-prefix=PTX
+// The final normalizer's stores, with the lines before them:
+// RUN: linattn-opt %s --convert-linattn-to-gpu='chip=sm_80' -split-input-file | grep -B4 'memref.store .*, %arg17\[' | FileCheck %s --check-prefix=ZSTORE
 
 // Width-changing feature maps run as a prepass: the gpu.module holds the
 // attention kernel and `linattn_map`, one warp per row (4 rows per block).
@@ -109,4 +111,37 @@ func.func @performer(%q: tensor<2x?x4x32xf16>, %k: tensor<2x?x4x32xf16>,
       : tensor<2x?x4x48xf16>, tensor<2x?x4x48xf16>, tensor<2x?x4x32xf16>
       -> tensor<2x?x4x32xf16>, tensor<2x4x48x32xf32>
   return %o : tensor<2x?x4x32xf16>
+}
+
+// -----
+
+// Normalized Based: the normalizer z keeps 153 rows in memory (stride 153
+// per head), while the kernel's shared z has the 160 padded features; the
+// initial normalizer is read only below 153 (zero above), the final one is
+// written only below 153.
+// CHECK-LABEL: gpu.module @based_norm
+// CHECK: gpu.func @linattn_fwd({{.*}}, %arg16: memref<?xf32>, %arg17: memref<?xf32>, %arg18: i64, %arg19: i64)
+// CHECK: arith.muli %{{.*}}, %c153 : index
+// CHECK: %[[D:.*]] = arith.addi %{{.*}}, %thread_id_x : index
+// CHECK: arith.cmpi ult, %[[D]], %c160 : index
+// CHECK: %[[IN:.*]] = arith.cmpi ult, %[[D]], %c153{{.*}} : index
+// CHECK: %[[FROM:.*]] = arith.andi %{{.*}}, %[[IN]] : i1
+// CHECK: scf.if %[[FROM]] -> (f32)
+// CHECK: memref.load %arg16
+// ZSTORE: %[[IN1:.*]] = arith.cmpi ult, %{{.*}}, %c153{{.*}} : index
+// ZSTORE-NEXT: scf.if %[[IN1]] {
+// ZSTORE-NEXT: memref.load %{{.*}} : memref<2x160xf32, #gpu.address_space<workgroup>>
+// ZSTORE-NEXT: arith.addi
+// ZSTORE-NEXT: memref.store %{{.*}}, %arg17
+func.func @based_norm(%q: tensor<1x4x?x16xbf16>, %k: tensor<1x4x?x16xbf16>,
+                      %v: tensor<1x4x?x64xbf16>) -> tensor<1x4x?x64xbf16> {
+  %qp = linattn.feature_map %q {kind = #linattn.feature_map<taylor2_symmetric>}
+      : tensor<1x4x?x16xbf16> -> tensor<1x4x?x153xbf16>
+  %kp = linattn.feature_map %k {kind = #linattn.feature_map<taylor2_symmetric>}
+      : tensor<1x4x?x16xbf16> -> tensor<1x4x?x153xbf16>
+  %o, %s, %z = linattn.attention %qp, %kp, %v
+      {decay = #linattn.decay<none>, normalization = #linattn.norm<katharopoulos>, eps = 1.0e-6 : f64}
+      : tensor<1x4x?x153xbf16>, tensor<1x4x?x153xbf16>, tensor<1x4x?x64xbf16>
+      -> tensor<1x4x?x64xbf16>, tensor<1x4x153x64xf32>, tensor<1x4x153xf32>
+  return %o : tensor<1x4x?x64xbf16>
 }

@@ -6,7 +6,7 @@
 // RUN: rm -rf %t && %S/../../GPU/check-ptx.sh %t linattn-run %ptxas | FileCheck %s
 // CHECK-NOT: FAIL
 // CHECK-NOT: SPILL
-// CHECK: 277 kernels assembled (35 with wgmma)
+// CHECK: 285 kernels assembled (35 with wgmma)
 
 // The manifest describes the kernel for the launchers (docs/gpu-kernel-abi.md).
 // RUN: linattn-run --emit-aot=%t/m --name=k --chip=sm_90 --decay=scalar --dtype=bf16 --layout=bthd --dk=128 --dv=128 | FileCheck %s --check-prefix=EMIT
