@@ -128,21 +128,12 @@ static std::string planKernel(const AttentionSpec &spec,
   form.normalized = spec.normalized;
   form.delta =
       spec.decay == DecayKind::Delta || spec.decay == DecayKind::GatedDelta;
-  // Width-changing maps run as a prepass that pads q and k to a multiple of
-  // 16 features: the attention kernel's key width.
+  // Width-changing maps run as a prepass writing q and k at width Dφ (the
+  // plan pads it to a multiple of 16).
   int64_t keyDim = spec.keyDim;
   if (isWidthChangingMap(spec.featureMap)) {
-    int64_t width = featureDim(spec);
-    keyDim = (width + 15) / 16 * 16;
-    std::string name = reference::featureMapName(spec.featureMap);
-    if (keyDim > 256)
-      return "feature map '" + name + "' gives " + std::to_string(width) +
-             " features (padded to " + std::to_string(keyDim) +
-             "), over the GPU kernel's key width limit of 256";
-    if (form.vectorGates && keyDim != width)
-      return "vector gates on the GPU need the feature width to be a "
-             "multiple of 16; feature map '" +
-             name + "' gives " + std::to_string(width);
+    keyDim = featureDim(spec);
+    form.prepassMap = reference::featureMapName(spec.featureMap);
   }
   return mlir::linattn::planGpuKernel(pipelineOptions(options), keyDim,
                                       spec.valueDim, dtypeSize(spec.dtype),

@@ -129,6 +129,23 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
        << "' (expected sm_80, sm_86, sm_87, sm_89, sm_90 or sm_90a)";
     return msg;
   }
+  if (!form.prepassMap.empty()) {
+    int64_t width = dk;
+    dk = llvm::alignTo(width, 16);
+    if (dk > 256) {
+      os << "feature map '" << form.prepassMap << "' gives " << width
+         << " features (padded to " << dk
+         << "), over the GPU kernel's key width limit of 256";
+      return msg;
+    }
+    if (vectorGates && dk != width) {
+      os << "vector gates on the GPU need the feature width to be a "
+            "multiple of 16; feature map '"
+         << form.prepassMap << "' gives " << width;
+      return msg;
+    }
+  }
+  plan.keyDim = dk;
   if (dk % 16 || dk > 256 || dk <= 0) {
     os << "key dim " << dk << " must be a multiple of 16 and at most 256";
     return msg;
@@ -2328,10 +2345,15 @@ LogicalResult LinAttnToGPUPass::configure(AttentionOp op, GpuConfig &cfg) {
   form.causal = cfg.causal;
   form.normalized = cfg.normalized;
   form.delta = cfg.delta();
+  if (cfg.map)
+    form.prepassMap = stringifyFeatureMapKind(cfg.map->kind).str();
   std::string error = planGpuKernel(
       options, cfg.dk, cfg.dv, cfg.elt.getIntOrFloatBitWidth() / 8, form, plan);
   if (!error.empty())
     return op.emitOpError() << error;
+  cfg.dk = plan.keyDim; // padded for the prepass; stateDk stays Dφ
+  if (cfg.map)
+    cfg.map->padded = plan.keyDim;
   cfg.wgmma = plan.wgmma;
   cfg.chunk = plan.chunkSize;
   cfg.warps = plan.warps;
@@ -2380,22 +2402,9 @@ LogicalResult LinAttnToGPUPass::configureMap(AttentionOp op, GpuConfig &cfg) {
     map.f = map.kind == FeatureMapKind::Hedgehog ? shape.back()
                                                  : shape[shape.size() - 2];
   }
+  // planGpuKernel checks and pads the width (configure sets `padded`).
   map.width = cfg.dk;
-  map.padded = llvm::alignTo(cfg.dk, 16);
-  StringRef name = stringifyFeatureMapKind(map.kind);
-  if (map.padded > 256)
-    return op.emitOpError()
-           << "feature map '" << name << "' gives " << map.width
-           << " features (padded to " << map.padded
-           << "), over the GPU kernel's key width limit of 256";
-  if (cfg.vectorGates() && map.padded != map.width)
-    return op.emitOpError()
-           << "vector gates on the GPU need the feature width to be a "
-              "multiple of 16; feature map '"
-           << name << "' gives " << map.width;
   cfg.map = map;
-  cfg.stateDk = map.width;
-  cfg.dk = map.padded;
   return success();
 }
 

@@ -68,6 +68,9 @@ struct GpuKernelPlan {
   int64_t chunkSize = 0, blockV = 0, warps = 0, threads = 0, stages = 1;
   /// Dynamic shared memory per block, in bytes.
   int64_t sharedBytes = 0;
+  /// The kernel's key dim: the one planned for, padded to a multiple of 16
+  /// when a feature-map prepass writes q and k (GpuKernelForm::prepassMap).
+  int64_t keyDim = 0;
   /// The feature-map prepass `linattn_map` of width-changing maps: one
   /// warp per row, this many rows per block (no shared memory).
   static constexpr int64_t kMapRowsPerBlock = 4;
@@ -87,6 +90,10 @@ struct GpuKernelForm {
   /// The (gated) delta rule: per-token beta, the WY/UT chunk form with
   /// (I + A)^{-1} solved in shared memory (mma.sync only).
   bool delta = false;
+  /// The width-changing feature map whose prepass writes q and k (empty:
+  /// none). The key dim to plan for is then its width Dφ, which the
+  /// prepass pads with zero features to a multiple of 16.
+  std::string prepassMap;
 };
 
 /// Applies the defaults to `options` for keys of width `keyDim`, values of
