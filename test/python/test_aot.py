@@ -493,12 +493,6 @@ def test_checker_inputs_and_verdicts(manifest, torch):
 # prepare() and the checker's inputs pass, and the launch geometry and
 # parameters show what the kernel would have received.
 
-#: A stand-in libcuda.so that records launches instead of running them
-#: (shared with the linattn-launch lit test test/Tools/linattn-launch/
-#: fake-driver.mlir).
-_FAKE_DRIVER = (Path(__file__).resolve().parents[1] / "GPU" /
-                "fake-libcuda.c").read_text()
-
 #: Runs in a fresh interpreter (the runtime keeps the fake driver loaded):
 #: every manifest of argv[1] and every case of the checker, prepared on CPU
 #: tensors and launched on the fake driver; prints JSON.
@@ -560,12 +554,8 @@ def _with_map(m):
     return m
 
 
-def test_host_path_on_fake_driver(rt_path, tmp_path, torch):
-    cc = _c_compiler()
-    fake = tmp_path / "libcuda_fake.so"
-    (tmp_path / "fake.c").write_text(_FAKE_DRIVER)
-    subprocess.run([cc, "-shared", "-fPIC", "-o", str(fake),
-                    str(tmp_path / "fake.c")], check=True)
+def test_host_path_on_fake_driver(rt_path, tmp_path, torch, fake_libcuda):
+    fake = fake_libcuda
     shutil.copy(ABI_KERNELS / "naive.ptx", tmp_path / "naive.ptx")
     paths = [str(p) for p in sorted(ABI_KERNELS.glob("*.json"))]
     for param in _variants():
