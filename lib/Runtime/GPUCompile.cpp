@@ -165,7 +165,8 @@ static std::string compileGPUUncached(const AttentionSpec &spec,
     return std::string(
                "spec.dtype: GPU kernels take bf16 or f16 inputs, got ") +
            dtypeName(spec.dtype);
-  std::string source = kernelSource(spec, CompileOptions());
+  std::string source =
+      kernelSource(spec, CompileOptions(), /*wholeLayout=*/true);
 
   ParsedModule parsed(source);
   if (!parsed.module)
@@ -243,8 +244,8 @@ std::map<std::string, GPUKernelImage> &gpuMemory() {
 
 std::string gpuCacheKey(const AttentionSpec &spec, const GPUCompileOptions &o) {
   std::ostringstream os;
-  os << kernelSource(spec, CompileOptions()) << "\n--\nchip=" << o.chip
-     << " mma=" << o.mma;
+  os << kernelSource(spec, CompileOptions(), /*wholeLayout=*/true)
+     << "\n--\nchip=" << o.chip << " mma=" << o.mma;
   for (const auto &[name, value] : gpuTuneConfig(o).params)
     os << " " << name << "=" << value;
   os << "\n--\n" << detail::kernelBuildIdentity();

@@ -25,8 +25,11 @@
 namespace linattn {
 
 /// MLIR text of `func.func @linattn_head`, which holds one
-/// `linattn.attention` op for one (sequence, head) of `s`.
-std::string kernelSource(const AttentionSpec &s, const CompileOptions &o);
+/// `linattn.attention` op for one (sequence, head) of `s`, on [1, 1, T, D]
+/// views. With `wholeLayout` (the GPU kernels, which index the whole
+/// tensors), the op carries the spec's layout and its shapes follow it.
+std::string kernelSource(const AttentionSpec &s, const CompileOptions &o,
+                         bool wholeLayout = false);
 
 /// MLIR text parsed in a fresh single-threaded context with every linattn
 /// dialect; the context's diagnostics collect in `diagnostics` (prefixed by

@@ -251,8 +251,13 @@ ParsedModule::ParsedModule(llvm::StringRef text, bool locations)
   module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
 }
 
-std::string kernelSource(const AttentionSpec &s, const CompileOptions &o) {
+std::string kernelSource(const AttentionSpec &s, const CompileOptions &o,
+                         bool wholeLayout) {
   Signature sig = signatureOf(s);
+  // The GPU kernel indexes the whole tensors, so the op states their layout;
+  // the CPU's per-head op sees [1, 1, T, D] views either way.
+  bool bthd = wholeLayout && s.layout == Layout::BTHD;
+  std::string rows = bthd ? "1x?x1" : "1x1x?";
   std::string e = dtypeName(s.dtype);
   std::string st = s.dtype == DType::F64 ? "f64" : "f32";
   std::string gt = sig.gateIsConstant ? st : dtypeName(s.gateDType);
@@ -271,16 +276,14 @@ std::string kernelSource(const AttentionSpec &s, const CompileOptions &o) {
                     bool unitInner = true) {
     return "memref<" + dims + "x" + t + ", " + strided(rank, unitInner) + ">";
   };
-  std::string xd = "1x1x?x" + std::to_string(d);
-  std::string qd = "1x1x?x" + std::to_string(dk);
-  std::string vd = "1x1x?x" + std::to_string(dv);
+  std::string xd = rows + "x" + std::to_string(d);
+  std::string qd = rows + "x" + std::to_string(dk);
+  std::string vd = rows + "x" + std::to_string(dv);
   std::string sd = s.stateValueMajor
                        ? "1x1x" + std::to_string(dv) + "x" + std::to_string(dk)
                        : "1x1x" + std::to_string(dk) + "x" + std::to_string(dv);
   std::string nd = "1x1x" + std::to_string(dk);
-  std::string gd = sig.gateIsConstant ? "1"
-                   : sig.gateIsVector ? qd
-                                      : std::string("1x1x?");
+  std::string gd = sig.gateIsConstant ? "1" : sig.gateIsVector ? qd : rows;
   int gr = sig.gateIsConstant ? 1 : sig.gateIsVector ? 4 : 3;
 
   struct Param {
@@ -304,7 +307,7 @@ std::string kernelSource(const AttentionSpec &s, const CompileOptions &o) {
   if (sig.gate)
     params.push_back({"gate", memref(gd, gt, gr, /*unitInner=*/gr != 3),
                       tensor4(gd, gt), false});
-  std::string bd = "1x1x?";
+  std::string bd = rows;
   if (sig.beta)
     params.push_back({"beta", memref(bd, st, 3), tensor4(bd, st), false});
   params.push_back({"s0", memref(sd, st, 4), tensor4(sd, st), false});
@@ -372,6 +375,8 @@ std::string kernelSource(const AttentionSpec &s, const CompileOptions &o) {
     os << ", exclusive";
   if (s.stateValueMajor)
     os << ", state_layout = #linattn.state_layout<value_major>";
+  if (bthd)
+    os << ", layout = #linattn.layout<bthd>";
   os << ", chunking = #linattn.chunking<size = " << o.chunkSize
      << ", sub_size = " << o.subChunkSize << ">";
   os << "} : " << tensor4(qd, e) << ", " << tensor4(qd, e) << ", "

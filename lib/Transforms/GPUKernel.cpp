@@ -602,8 +602,11 @@ Value KernelEmitter::sharedTile(Value base, int64_t byteOffset,
 
 Value KernelEmitter::tokenOffset(Value batch, Value token, Value head,
                                  Value heads, int64_t dim) {
+  // As a row base and a stride, two loop invariants in all (bthd rows of
+  // a head are heads * dim apart).
   if (cfg.layout == Layout::BTHD)
-    return mul(add(mul(add(mul(batch, seqLen), token), heads), head), dim);
+    return add(mul(token, mul(heads, dim)),
+               mul(add(mul(mul(batch, seqLen), heads), head), dim));
   return mul(add(mul(add(mul(batch, heads), head), seqLen), token), dim);
 }
 
