@@ -43,3 +43,8 @@ cc = shutil.which("cc") or shutil.which("clang-22")
 if cc:
     config.available_features.add("cc")
     config.substitutions.append(("%cc", cc))
+
+# The CUDA driver emulator (docs/gpu-emulator.md).
+config.substitutions.append(
+    ("%emulib", os.path.join(config.linattn_obj_root, "lib",
+                             "liblinattn_cuda_emu.so")))

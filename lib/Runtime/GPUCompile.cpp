@@ -22,14 +22,19 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/Config/llvm-config.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
 #include "llvm/Support/SHA256.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Support/xxhash.h"
+#include "llvm/TargetParser/Host.h"
 
 #include <atomic>
 #include <map>
@@ -153,10 +158,20 @@ static void applyPlan(const mlir::linattn::GpuKernelPlan &plan,
   image.mapRowsPerBlock = mlir::linattn::GpuKernelPlan::kMapRowsPerBlock;
 }
 
-static std::string compileGPUUncached(const AttentionSpec &spec,
-                                      const GPUCompileOptions &options,
-                                      const std::string &name,
-                                      GPUKernelImage &image) {
+static std::string writeFile(const std::string &path, const std::string &text) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec);
+  if (ec)
+    return "cannot write " + path + ": " + ec.message();
+  os << text;
+  os.close();
+  if (os.has_error())
+    return "cannot write " + path + ": " + os.error().message();
+  return "";
+}
+
+/// What makes `spec` impossible on the GPU, or "".
+static std::string checkGPUSpec(const AttentionSpec &spec) {
   if (spec.keyDim <= 0 || spec.valueDim <= 0)
     return "spec: key and value dims must be set (got " +
            std::to_string(spec.keyDim) + ", " + std::to_string(spec.valueDim) +
@@ -165,6 +180,85 @@ static std::string compileGPUUncached(const AttentionSpec &spec,
     return std::string(
                "spec.dtype: GPU kernels take bf16 or f16 inputs, got ") +
            dtypeName(spec.dtype);
+  return "";
+}
+
+std::string compileGPUEmulation(const AttentionSpec &spec,
+                                const GPUCompileOptions &options,
+                                std::string &llvmIR, bool checkMemory) {
+  if (std::string e = checkGPUSpec(spec); !e.empty())
+    return e;
+  ParsedModule parsed(
+      kernelSource(spec, CompileOptions(), /*wholeLayout=*/true));
+  if (!parsed.module)
+    return "internal error: generated kernel does not parse: " +
+           parsed.diagnostics;
+  mlir::linattn::GpuKernelPlan plan;
+  if (std::string e = planKernel(spec, options, plan); !e.empty())
+    return "GPU kernel options: " + e;
+  mlir::PassManager pm(&parsed.context);
+  mlir::linattn::buildEmulationPipeline(pm, pipelineOptions(options),
+                                        checkMemory);
+  if (mlir::failed(pm.run(*parsed.module)))
+    return "GPU emulation code generation failed: " + parsed.diagnostics;
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> module =
+      mlir::translateModuleToLLVMIR(*parsed.module, llvmContext, "linattn_emu");
+  if (!module)
+    return "internal error: emulation code does not translate to LLVM IR: " +
+           parsed.diagnostics;
+  module->setTargetTriple(llvm::Triple(llvm::sys::getProcessTriple()));
+  llvmIR.clear();
+  llvm::raw_string_ostream os(llvmIR);
+  module->print(os, nullptr);
+  return "";
+}
+
+std::string writeEmulation(const AttentionSpec &spec,
+                           const GPUCompileOptions &options,
+                           const std::string &dir, const std::string &name,
+                           bool checkMemory) {
+  std::string ir;
+  if (std::string e = compileGPUEmulation(spec, options, ir, checkMemory);
+      !e.empty())
+    return e;
+  if (std::error_code ec = llvm::sys::fs::create_directories(dir))
+    return "cannot create " + dir + ": " + ec.message();
+  llvm::SmallString<256> llPath(dir), soPath(dir);
+  llvm::sys::path::append(llPath, name + ".emu.ll");
+  llvm::sys::path::append(soPath, name + ".emu.so");
+  if (std::string e = writeFile(llPath.str().str(), ir); !e.empty())
+    return e;
+  std::string clang;
+  if (const char *env = std::getenv("LINATTN_CLANG"); env && *env)
+    clang = env;
+  for (const char *candidate : {"clang-22", "clang"}) {
+    if (!clang.empty())
+      break;
+    if (auto found = llvm::sys::findProgramByName(candidate))
+      clang = *found;
+  }
+  if (clang.empty())
+    return "building " + llPath.str().str() +
+           " needs clang: set LINATTN_CLANG or put clang-22 on PATH";
+  llvm::SmallVector<llvm::StringRef> args{
+      clang,  "-O1", "-fPIC", "-shared", "-Wno-override-module",
+      llPath, "-o",  soPath};
+  std::string err;
+  int rc = llvm::sys::ExecuteAndWait(clang, args, std::nullopt, {}, 0, 0, &err);
+  if (rc != 0)
+    return "building " + soPath.str().str() + " with " + clang +
+           " failed (exit " + std::to_string(rc) + ")" +
+           (err.empty() ? "" : ": " + err);
+  return "";
+}
+
+static std::string compileGPUUncached(const AttentionSpec &spec,
+                                      const GPUCompileOptions &options,
+                                      const std::string &name,
+                                      GPUKernelImage &image) {
+  if (std::string e = checkGPUSpec(spec); !e.empty())
+    return e;
   std::string source =
       kernelSource(spec, CompileOptions(), /*wholeLayout=*/true);
 
@@ -194,18 +288,6 @@ static std::string compileGPUUncached(const AttentionSpec &spec,
   image.ptx = std::move(ptx);
   applyPlan(plan, image);
   image.manifest = gpuManifestJSON(spec, image, name);
-  return "";
-}
-
-static std::string writeFile(const std::string &path, const std::string &text) {
-  std::error_code ec;
-  llvm::raw_fd_ostream os(path, ec);
-  if (ec)
-    return "cannot write " + path + ": " + ec.message();
-  os << text;
-  os.close();
-  if (os.has_error())
-    return "cannot write " + path + ": " + os.error().message();
   return "";
 }
 

@@ -74,8 +74,9 @@ void mlir::linattn::buildCPUPipeline(OpPassManager &pm,
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
-void mlir::linattn::buildPTXPipeline(OpPassManager &pm,
-                                     const PTXPipelineOptions &options) {
+/// The GPU kernels down to the NVVM level, shared by PTX and the emulator.
+static void buildNVVMKernels(OpPassManager &pm,
+                             const PTXPipelineOptions &options) {
   LinAttnToGPUOptions gpu;
   gpu.chip = options.chip;
   gpu.mma = options.mma;
@@ -100,6 +101,11 @@ void mlir::linattn::buildPTXPipeline(OpPassManager &pm,
   kernels.addPass(createConvertIndexToLLVMPass());
   // Module-anchored; converts the memref ops left inside the gpu.module.
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+}
+
+void mlir::linattn::buildPTXPipeline(OpPassManager &pm,
+                                     const PTXPipelineOptions &options) {
+  buildNVVMKernels(pm, options);
   OpPassManager &llvmKernels = pm.nest<gpu::GPUModuleOp>();
   llvmKernels.addPass(createConvertNVVMToLLVMPass());
   llvmKernels.addPass(createReconcileUnrealizedCastsPass());
@@ -109,6 +115,17 @@ void mlir::linattn::buildPTXPipeline(OpPassManager &pm,
   GpuModuleToBinaryPassOptions binary;
   binary.compilationTarget = "isa";
   pm.addPass(createGpuModuleToBinaryPass(binary));
+}
+
+void mlir::linattn::buildEmulationPipeline(OpPassManager &pm,
+                                           const PTXPipelineOptions &options,
+                                           bool checkMemory) {
+  buildNVVMKernels(pm, options);
+  pm.nest<gpu::GPUModuleOp>().addPass(createReconcileUnrealizedCastsPass());
+  LinAttnGPUToEmulationOptions emu;
+  emu.checkMemory = checkMemory;
+  pm.addPass(createLinAttnGPUToEmulation(emu));
+  pm.addPass(createCanonicalizerPass());
 }
 
 namespace {
@@ -182,5 +199,18 @@ void mlir::linattn::registerTransformsPasses() {
         o.stages = cl.stages;
         o.mma = cl.mma;
         buildPTXPipeline(pm, o);
+      });
+  PassPipelineRegistration<PTXPipelineCLOptions>(
+      "linattn-to-emulation",
+      "Generate the GPU kernel as host code for the CUDA driver emulator",
+      [](OpPassManager &pm, const PTXPipelineCLOptions &cl) {
+        PTXPipelineOptions o;
+        o.chip = cl.chip;
+        o.chunkSize = cl.chunkSize;
+        o.blockV = cl.blockV;
+        o.warps = cl.warps;
+        o.stages = cl.stages;
+        o.mma = cl.mma;
+        buildEmulationPipeline(pm, o);
       });
 }

@@ -2,6 +2,8 @@
 # Writes the generated AOT kernels of every supported GPU forward variant
 # (PTX + manifest, docs/gpu-kernel-abi.md) for one chip.
 # Usage: emit-kernels.sh OUT_DIR CHIP LINATTN_RUN [extra linattn-run flags]
+# With EMULATION=1, each kernel also gets NAME.emu.so, its host build for
+# the CUDA driver emulator (docs/gpu-emulator.md).
 # With extra flags (e.g. --mma=sync), only the variants those flags allow
 # are meant to be emitted: a variant the flags make illegal fails the script.
 set -eu
@@ -11,7 +13,8 @@ mkdir -p "$out"
 emit() {
   name=$1
   shift
-  "$run" --emit-aot="$out" --name="$name" --chip="$chip" "$@" >/dev/null
+  "$run" --emit-aot="$out" --name="$name" --chip="$chip" \
+    ${EMULATION:+--emulation} "$@" >/dev/null
 }
 emit none_bf16_bthd_128    "$@" --decay=none --dtype=bf16 --layout=bthd --dk=128 --dv=128
 emit retnet_bf16_bthd_128  "$@" --decay=constant --schedule=retnet --dtype=bf16 --layout=bthd --dk=128 --dv=128

@@ -6,7 +6,9 @@
 # LINATTN_LAUNCH defaults to linattn-launch next to this repo's build
 # (build/bin) or on PATH. Exit status: 0 all passed, 1 a case failed or
 # errored, 77 no GPU/driver (ctest SKIP_RETURN_CODE). Set GPU_TESTS_QUICK=1
-# to skip the T = 4096 cases.
+# to skip the T = 4096 cases. A kernel's NAME.emu.so, when present, is handed
+# to the driver emulator as LINATTN_EMU_KERNELS (docs/gpu-emulator.md: point
+# LINATTN_LIBCUDA at liblinattn_cuda_emu.so to run the kernels on the CPU).
 set -uo pipefail
 DIR=${1:?usage: run-gpu-tests.sh KERNEL_DIR [linattn-launch]}
 LAUNCH=${2:-}
@@ -44,7 +46,9 @@ for m in "${manifests[@]}"; do
   for c in "${CASES[@]}"; do
     label=${c%%|*}; args=${c#*|}
     # shellcheck disable=SC2086
-    out=$("$LAUNCH" "$m" $args --check 2>&1); rc=$?
+    emu="$DIR/$name.emu.so"
+    [ -f "$emu" ] || emu=
+    out=$(LINATTN_EMU_KERNELS=$emu "$LAUNCH" "$m" $args --check 2>&1); rc=$?
     if [ $rc -eq 77 ]; then
       echo "run-gpu-tests: skipped (no GPU): $(echo "$out" | tail -1)"
       exit 77

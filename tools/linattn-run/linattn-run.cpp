@@ -149,6 +149,12 @@ static cl::opt<int64_t>
            cl::desc("GPU pipeline stages, chunks in flight through cp.async "
                     "(0: default, 1)"),
            cl::init(0), cl::cat(cat));
+static cl::opt<bool> emulation(
+    "emulation",
+    cl::desc("With --emit-aot: also write DIR/NAME.emu.ll and build "
+             "DIR/NAME.emu.so, the same kernels as host code for the CUDA "
+             "driver emulator (docs/gpu-emulator.md; needs clang)"),
+    cl::init(false), cl::cat(cat));
 static cl::opt<std::string> aotVariants(
     "aot-variants",
     cl::desc("With --emit-aot: 'tune' also writes every legal variant "
@@ -411,6 +417,12 @@ int main(int argc, char **argv) {
     options.tileN = tileN;
   options.vectorWidth = vectorWidth;
 
+  if (emulation && emitAOT.empty())
+    return fail("--emulation writes next to --emit-aot's kernel; give "
+                "--emit-aot=DIR");
+  if (emulation && aotVariants == "tune")
+    return fail("--emulation builds the default kernel only, not "
+                "--aot-variants=tune");
   if (!emitAOT.empty()) {
     GPUCompileOptions gpu;
     gpu.chip = chip;
@@ -444,7 +456,12 @@ int main(int argc, char **argv) {
       return fail(e);
     if (std::string e = writeAOT(image, emitAOT, aotName); !e.empty())
       return fail(e);
-    llvm::outs() << "wrote " << emitAOT << "/" << aotName << ".ptx and .json ("
+    if (emulation)
+      if (std::string e = writeEmulation(spec, gpu, emitAOT, aotName);
+          !e.empty())
+        return fail(e);
+    llvm::outs() << "wrote " << emitAOT << "/" << aotName << ".ptx"
+                 << (emulation ? ", .emu.so" : "") << " and .json ("
                  << image.chip << ", " << (image.wgmma ? "wgmma" : "mma.sync")
                  << ", " << image.threads << " threads, block-v "
                  << image.blockV << ", " << image.sharedBytes

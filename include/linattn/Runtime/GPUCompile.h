@@ -113,6 +113,23 @@ std::string emitAOTVariants(const AttentionSpec &spec,
                             const std::string &dir, const std::string &name,
                             int *written = nullptr, int *skipped = nullptr);
 
+/// Compiles `spec` like compileGPU, but to host LLVM IR for the CUDA driver
+/// emulator (docs/gpu-emulator.md) instead of PTX: the same kernels, each
+/// with an entry `__emu_entry_<name>`. With `checkMemory`, every load and
+/// store is checked against the live allocations. Not cached. Returns ""
+/// or the diagnostics.
+std::string compileGPUEmulation(const AttentionSpec &spec,
+                                const GPUCompileOptions &options,
+                                std::string &llvmIR, bool checkMemory = true);
+
+/// compileGPUEmulation, then writes `<dir>/<name>.emu.ll` and builds it into
+/// `<dir>/<name>.emu.so` with clang (LINATTN_CLANG, else clang-22 or clang
+/// on PATH). Returns "" or an error.
+std::string writeEmulation(const AttentionSpec &spec,
+                           const GPUCompileOptions &options,
+                           const std::string &dir, const std::string &name,
+                           bool checkMemory = true);
+
 /// Writes `<dir>/<name>.ptx` and `<dir>/<name>.json`. Returns "" or an error.
 std::string writeAOT(const GPUKernelImage &image, const std::string &dir,
                      const std::string &name);

@@ -58,6 +58,13 @@ struct PTXPipelineOptions {
 /// (gpu-module-to-binary format=isa; no CUDA toolkit needed).
 void buildPTXPipeline(OpPassManager &pm, const PTXPipelineOptions &options);
 
+/// The same kernels as buildPTXPipeline, ending in host LLVM-dialect code
+/// for the CPU emulator of the CUDA driver (linattn-gpu-to-emulation)
+/// instead of PTX.
+void buildEmulationPipeline(OpPassManager &pm,
+                            const PTXPipelineOptions &options,
+                            bool checkMemory = true);
+
 /// The resolved form of a GPU kernel's options for one problem shape.
 struct GpuKernelPlan {
   /// wgmma.mma_async (Hopper, needs the arch-specific target sm_90a)

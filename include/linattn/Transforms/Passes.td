@@ -212,4 +212,29 @@ def LinAttnExternDynamicShared : Pass<"linattn-extern-dynamic-shared"> {
   }];
 }
 
+def LinAttnGPUToEmulation
+    : Pass<"linattn-gpu-to-emulation", "::mlir::ModuleOp"> {
+  let summary = "Turn NVVM-level GPU kernels into host code for the emulator";
+  let description = [{
+    Rewrites the kernels of the module's gpu.module, at the NVVM level (after
+    `convert-gpu-to-nvvm` and `finalize-memref-to-llvm`, before
+    `convert-nvvm-to-llvm`), into host LLVM-dialect functions that the CPU
+    emulator of the CUDA driver (`liblinattn_cuda_emu.so`, docs/gpu-emulator.md)
+    runs: every NVVM operation (special registers, barriers, shuffles,
+    `mma.sync`, `wgmma.mma_async`, `cp.async`, the `ex2.approx` inline PTX)
+    becomes a call into the emulator's `__emu_*` functions, the dynamic
+    shared memory becomes the emulator's per-block buffer, and each kernel
+    `K` gains an entry `__emu_entry_K(void **params)` taking
+    cuLaunchKernel's parameter array. With `check-memory`, every load and
+    store is first checked to fall inside a live allocation or the block's
+    shared memory. The module keeps only the kernels (the host code is
+    dropped). Fails on an NVVM operation the emulator does not model.
+  }];
+  let options = [
+    Option<"checkMemory", "check-memory", "bool", /*default=*/"true",
+           "Check every load and store against the live allocations">
+  ];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 #endif // LINATTN_TRANSFORMS_PASSES_TD
