@@ -97,10 +97,6 @@ static const char *wgmmaLacks(const GpuKernelForm &form) {
     return "the delta rule";
   if (form.vectorGates)
     return "vector gates";
-  if (!form.causal)
-    return "non-causal attention";
-  if (form.normalized)
-    return "the normalized form";
   return nullptr;
 }
 
@@ -221,6 +217,8 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
       return msg;
     }
     plan.sharedBytes = wgmmaSharedBytes(dk, C, BV, elementBytes, plan.stages);
+    if (form.normalized) // + z and the rows' denominators
+      plan.sharedBytes += normalizerSharedBytes(dk) + 4 * C;
   } else {
     if (C <= 0 || C % (16 * warps) || C > 256) {
       os << "chunk-size " << C << " must be a multiple of 16 * warps ("
@@ -529,6 +527,23 @@ private:
   void emitNonCausalOutputs(ArrayRef<Value> state);
   /// One chunk with wgmma.
   void emitChunkWgmma(Value c0, SmallVector<Value> &state);
+  /// Normalized wgmma kernel: each row's denominator into dens, from this
+  /// lane's P̃ sums of rows t0 and t1, z's row `zRow` and exp(b_t) (null: no
+  /// gates).
+  void wgmmaDenominators(Value zRow, Value t0, Value t1, Value rowSum[2],
+                         Value e0, Value e1);
+  /// Sᵀ from the wgmma state accumulators into the st tile.
+  void stageStateTWgmma(ArrayRef<Value> state);
+  /// body(warpgroup) under a switch on this thread's warpgroup (constant
+  /// descriptor offsets in each case); its numValues f32 results.
+  SmallVector<Value>
+  perWarpgroup(function_ref<SmallVector<Value>(int64_t)> body,
+               int64_t numValues);
+  /// Stores this thread's wgmma output values of rows t0, t1 (< rows).
+  void storeOutputsWgmma(SmallVector<Value> &out, Value tok0, Value t0,
+                         Value t1, Value rows);
+  /// Non-causal wgmma kernel, pass 2: O = Q·S_T per chunk.
+  void emitNonCausalOutputsWgmma(ArrayRef<Value> state);
   /// Key row d and value column (within the block's tile) of state value i
   /// of this thread.
   std::pair<Value, Value> stateCoord(int64_t i);
@@ -585,7 +600,8 @@ private:
   int64_t ringOff = 0, slotBytes = 0, slotKOff = 0, slotVOff = 0, slotGOff = 0;
   // Normalized form: initial/final normalizer and their flags; zs is the
   // fp32 [2][Dk] shared normalizer (read row and write row swap per chunk).
-  Value z0, z1, hasZ0, hasZ1, zs;
+  // dens (wgmma) holds each row's denominator from step 4 to the stores.
+  Value z0, z1, hasZ0, hasZ1, zs, dens;
   int64_t qsOff = 0, ksOff = 0, vtOff = 0, stOff = 0, psOff = 0, kdOff = 0;
   Value descSlot; // shared i64 holding (shared address >> 4) of the buffer
   Value descBase; // its value, loaded once per chunk
@@ -1836,19 +1852,12 @@ void KernelEmitter::fenceProxyAsync() {
                                  NVVM::SharedSpace::shared_cta));
 }
 
-void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
-  int64_t C = cfg.chunk, BV = cfg.blockV, Dk = cfg.dk;
-  int64_t tilesPerGroup = Dk / 64 / cfg.groups();
-  int64_t perTile = BV / 2;
-  Value rows = chunkRows(c0);
-  Value tok0 = add(start, c0);
-
-  // 1. Stage Q, K, Vᵀ, Sᵀ and the raw gates; make them visible to wgmma.
-  beginChunk(c0, tok0, rows);
+void KernelEmitter::stageStateTWgmma(ArrayRef<Value> state) {
   // Sᵀ[v][d] from the accumulators. Value r of tile j sits at v = 8 (r/4) +
   // 2q + r%2 and d = 64 (wg + groups j) + 16 wIn + 8 ((r/2)%2) + g, so its
   // core-matrix offset is a per-thread base plus a constant (kept apart so
   // that the 64-odd addresses are not each held in a register).
+  int64_t Dk = cfg.dk, perTile = cfg.blockV / 2;
   Value stBase =
       add(add(mul(add(mul(wg, 8), mul(wIn, 2)), 64), mul(qd, 16)), g);
   for (int64_t i = 0; i < cfg.stateValues(); ++i) {
@@ -1857,6 +1866,116 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
                 (r % 2) * 8;
     store(toElt(state[i]), st, add(stBase, c));
   }
+}
+
+SmallVector<Value>
+KernelEmitter::perWarpgroup(function_ref<SmallVector<Value>(int64_t)> body,
+                            int64_t numValues) {
+  // The warpgroup index is dynamic; descriptors are built per warpgroup
+  // under a switch on it so that every offset stays a constant.
+  if (cfg.groups() == 1)
+    return body(0);
+  auto sw = scf::IndexSwitchOp::create(
+      b, loc, SmallVector<Type>(numValues, f32), wg,
+      llvm::to_vector(llvm::seq<int64_t>(1, cfg.groups())), cfg.groups() - 1);
+  for (int64_t grp = 0; grp < cfg.groups(); ++grp) {
+    Region &r = grp == 0 ? sw.getDefaultRegion() : sw.getCaseRegions()[grp - 1];
+    b.createBlock(&r);
+    SmallVector<Value> vals = body(grp);
+    scf::YieldOp::create(b, loc, vals);
+  }
+  b.setInsertionPointAfter(sw);
+  return SmallVector<Value>(sw.getResults());
+}
+
+void KernelEmitter::storeOutputsWgmma(SmallVector<Value> &out, Value tok0,
+                                      Value t0, Value t1, Value rows) {
+  // Rows t < rows: two consecutive outputs per 32-bit store (normalized:
+  // divided by den_t + eps).
+  int64_t BV = cfg.blockV;
+  Value twoQ = mul(qd, 2);
+  if (cfg.normalized) {
+    Value inv[2];
+    for (int64_t half = 0; half < 2; ++half)
+      inv[half] = arith::DivFOp::create(
+          b, loc, f(1.0), fadd(load(dens, half ? t1 : t0), f(cfg.eps)));
+    for (int64_t r = 0; r < BV / 2; ++r)
+      out[r] = fmul(out[r], inv[(r / 2) % 2]);
+  }
+  for (int64_t half = 0; half < 2; ++half) {
+    Value t = half ? t1 : t0;
+    ifThen(ult(t, rows), [&] {
+      Value base = tokenOffset(batch, add(tok0, t), head, heads, cfg.dv);
+      for (int64_t r = 2 * half; r < BV / 2; r += 4) {
+        Value col = add(add(mul(vTile, BV), 8 * (r / 4)), twoQ);
+        Value pair = vector::FromElementsOp::create(
+            b, loc, VectorType::get({2}, cfg.elt),
+            ValueRange{toElt(out[r]), toElt(out[r + 1])});
+        auto stOp = vector::StoreOp::create(b, loc, pair, o,
+                                            ValueRange{add(base, col)});
+        stOp.setAlignment(4);
+      }
+    });
+  }
+}
+
+void KernelEmitter::emitNonCausalOutputsWgmma(ArrayRef<Value> state) {
+  // Pass 2: every query reads S_T (and z_T), constant, so Sᵀ is staged once;
+  // per chunk, O = Q·S_T on wgmma. Q goes into ring slot 0 when there is a
+  // ring (no copies are left in flight: those past the end store zeros).
+  int64_t C = cfg.chunk, BV = cfg.blockV, Dk = cfg.dk;
+  gpu::BarrierOp::create(b, loc); // pass 1's last reads of st are done
+  stageStateTWgmma(state);
+  if (cfg.stages > 1)
+    useSlot(idx(0));
+  auto forOp = scf::ForOp::create(b, loc, idx(0), len, idx(C));
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(forOp.getBody()->getTerminator());
+  Value c0 = forOp.getInductionVar();
+  Value rows = chunkRows(c0);
+  Value tok0 = add(start, c0);
+  stageRows(q, batch, tok0, rows, headQ, headsQ, Dk, idx(0), Dk,
+            [&](Value row, Value col, Value vec) {
+              putQK(qs, row, col, vec, /*isQuery=*/true);
+            });
+  fenceProxyAsync();
+  gpu::BarrierOp::create(b, loc);
+  descBase = load(descSlot, idx(0));
+  NVVM::WgmmaFenceAlignedOp::create(b, loc);
+  SmallVector<Value> out = perWarpgroup(
+      [&](int64_t grp) {
+        Value oAcc = zeroAcc(BV);
+        for (int64_t kk = 0; kk < Dk / 16; ++kk)
+          oAcc = wgmma(BV, descriptor(qsOff, Dk, 64 * grp, 16 * kk, true),
+                       descriptor(stOff, Dk, 0, 16 * kk), oAcc, kk > 0);
+        NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+        NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+        return unpack(oAcc, BV);
+      },
+      BV / 2);
+  Value t0 = add(add(mul(wg, 64), mul(wIn, 16)), g), t1 = add(t0, 8);
+  if (cfg.normalized) {
+    Value none[2] = {f(0.0), f(0.0)};
+    wgmmaDenominators(zFinal(), t0, t1, none, Value(), Value());
+  }
+  storeOutputsWgmma(out, tok0, t0, t1, rows);
+  gpu::BarrierOp::create(b, loc); // before the next chunk's Q overwrites qs
+}
+
+void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
+  int64_t C = cfg.chunk, BV = cfg.blockV, Dk = cfg.dk;
+  int64_t tilesPerGroup = Dk / 64 / cfg.groups();
+  int64_t perTile = BV / 2;
+  Value rows = chunkRows(c0);
+  Value tok0 = add(start, c0);
+
+  // Non-causal (pass 1): no outputs, only the state (and z) recurrence.
+  bool outputs = cfg.causal;
+
+  // 1. Stage Q, K, Vᵀ, Sᵀ and the raw gates; make them visible to wgmma.
+  beginChunk(c0, tok0, rows);
+  if (outputs)
+    stageStateTWgmma(state);
   fenceProxyAsync();
   gpu::BarrierOp::create(b, loc);
   descBase = load(descSlot, idx(0));
@@ -1890,80 +2009,73 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
                        bool inSlot) {
     return descriptor(tileOff, cols, rowBase * group, 16 * kk, inSlot);
   };
-  // The warpgroup index is dynamic; descriptors are built per warpgroup
-  // under a switch on it so that every offset stays a constant.
-  auto perGroup = [&](function_ref<SmallVector<Value>(int64_t)> body,
-                      int64_t numValues) {
-    if (cfg.groups() == 1)
-      return body(0);
-    auto sw = scf::IndexSwitchOp::create(
-        b, loc, SmallVector<Type>(numValues, f32), wg,
-        llvm::to_vector(llvm::seq<int64_t>(1, cfg.groups())), cfg.groups() - 1);
-    for (int64_t grp = 0; grp < cfg.groups(); ++grp) {
-      Region &r =
-          grp == 0 ? sw.getDefaultRegion() : sw.getCaseRegions()[grp - 1];
-      Block *blk = b.createBlock(&r);
-      (void)blk;
-      SmallVector<Value> vals = body(grp);
-      scf::YieldOp::create(b, loc, vals);
-    }
-    b.setInsertionPointAfter(sw);
-    return SmallVector<Value>(sw.getResults());
-  };
-  SmallVector<Value> pAndO = perGroup(
-      [&](int64_t grp) {
-        Value pAcc = zeroAcc(C), oAcc = zeroAcc(BV);
-        for (int64_t kk = 0; kk < Dk / 16; ++kk) {
-          Value a = groupRows(qsOff, Dk, kk, grp, /*inSlot=*/true);
-          pAcc = wgmma(C, a, descriptor(ksOff, Dk, 0, 16 * kk, true), pAcc,
-                       kk > 0);
-          oAcc = wgmma(BV, a, descriptor(stOff, Dk, 0, 16 * kk), oAcc, kk > 0);
-        }
-        NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
-        NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
-        SmallVector<Value> vals = unpack(pAcc, C);
-        vals.append(unpack(oAcc, BV));
-        return vals;
-      },
-      C / 2 + BV / 2);
-  SmallVector<Value> p(pAndO.begin(), pAndO.begin() + C / 2);
-  SmallVector<Value> out(pAndO.begin() + C / 2, pAndO.end());
+  SmallVector<Value> p, out;
+  if (outputs) {
+    SmallVector<Value> pAndO = perWarpgroup(
+        [&](int64_t grp) {
+          Value pAcc = zeroAcc(C), oAcc = zeroAcc(BV);
+          for (int64_t kk = 0; kk < Dk / 16; ++kk) {
+            Value a = groupRows(qsOff, Dk, kk, grp, /*inSlot=*/true);
+            pAcc = wgmma(C, a, descriptor(ksOff, Dk, 0, 16 * kk, true), pAcc,
+                         kk > 0);
+            oAcc =
+                wgmma(BV, a, descriptor(stOff, Dk, 0, 16 * kk), oAcc, kk > 0);
+          }
+          NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+          NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+          SmallVector<Value> vals = unpack(pAcc, C);
+          vals.append(unpack(oAcc, BV));
+          return vals;
+        },
+        C / 2 + BV / 2);
+    p.assign(pAndO.begin(), pAndO.begin() + C / 2);
+    out.assign(pAndO.begin() + C / 2, pAndO.end());
+  }
 
   // 4. Mask and decay P, scale Q·S by exp(b_t); write P to shared memory.
   Value twoQ = mul(qd, 2);
   Value t0 = add(add(mul(wg, rowBase), mul(wIn, 16)), g), t1 = add(t0, 8);
-  Value b0, b1;
-  if (cfg.hasGates()) {
-    b0 = load(gs, t0);
-    b1 = load(gs, t1);
-    Value e0 = exp(b0), e1 = exp(b1);
-    for (int64_t r = 0; r < BV / 2; ++r)
-      out[r] = fmul(out[r], (r / 2) % 2 ? e1 : e0);
-  }
-  Value psBase =
-      add(add(mul(add(mul(wg, 8), mul(wIn, 2)), C / 8 * 64), mul(g, 8)), twoQ);
-  for (int64_t r = 0; r < C / 2; r += 2) {
-    Value s0 = add(twoQ, 8 * (r / 4)), s1 = add(s0, 1);
-    Value bs0, bs1;
+  if (outputs) {
+    Value b0, b1, e0, e1;
     if (cfg.hasGates()) {
-      bs0 = load(gs, s0);
-      bs1 = load(gs, s1);
+      b0 = load(gs, t0);
+      b1 = load(gs, t1);
+      e0 = exp(b0);
+      e1 = exp(b1);
+      for (int64_t r = 0; r < BV / 2; ++r)
+        out[r] = fmul(out[r], (r / 2) % 2 ? e1 : e0);
     }
-    bool upper = (r / 2) % 2;
-    Value t = upper ? t1 : t0;
-    SmallVector<Value, 2> pair;
-    for (int64_t e = 0; e < 2; ++e) {
-      Value x = p[r + e];
-      if (cfg.hasGates())
-        x = fmul(x, exp(fsub(upper ? b1 : b0, e ? bs1 : bs0)));
-      pair.push_back(toElt(select(keep(e ? s1 : s0, t), x, f(0.0))));
+    Value rowSum[2] = {f(0.0), f(0.0)}; // normalized: this lane's Σ_s P̃[t][s]
+    Value psBase = add(
+        add(mul(add(mul(wg, 8), mul(wIn, 2)), C / 8 * 64), mul(g, 8)), twoQ);
+    for (int64_t r = 0; r < C / 2; r += 2) {
+      Value s0 = add(twoQ, 8 * (r / 4)), s1 = add(s0, 1);
+      Value bs0, bs1;
+      if (cfg.hasGates()) {
+        bs0 = load(gs, s0);
+        bs1 = load(gs, s1);
+      }
+      bool upper = (r / 2) % 2;
+      Value t = upper ? t1 : t0;
+      SmallVector<Value, 2> pair;
+      for (int64_t e = 0; e < 2; ++e) {
+        Value x = p[r + e];
+        if (cfg.hasGates())
+          x = fmul(x, exp(fsub(upper ? b1 : b0, e ? bs1 : bs0)));
+        x = select(keep(e ? s1 : s0, t), x, f(0.0));
+        if (cfg.normalized)
+          rowSum[upper] = fadd(rowSum[upper], x);
+        pair.push_back(toElt(x));
+      }
+      Value vec = vector::FromElementsOp::create(
+          b, loc, VectorType::get({2}, cfg.elt), pair);
+      // blockedOffset(t, s0, C) as a per-thread base plus a constant.
+      int64_t c = (upper * (C / 8) + r / 4) * 64;
+      auto stOp = vector::StoreOp::create(b, loc, vec, ps, add(psBase, c));
+      stOp.setAlignment(4);
     }
-    Value vec = vector::FromElementsOp::create(
-        b, loc, VectorType::get({2}, cfg.elt), pair);
-    // blockedOffset(t, s0, C) as a per-thread base plus a constant.
-    int64_t c = (upper * (C / 8) + r / 4) * 64;
-    auto stOp = vector::StoreOp::create(b, loc, vec, ps, add(psBase, c));
-    stOp.setAlignment(4);
+    if (cfg.normalized)
+      wgmmaDenominators(zRead(c0), t0, t1, rowSum, e0, e1);
   }
   // Decayed Kᵀ: kd[d][s] = K[s][d] exp(b_C - b_s), 8 tokens per item.
   {
@@ -2005,13 +2117,16 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
   }
   SmallVector<Value> all = out;
   all.append(state.begin(), state.end());
-  SmallVector<Value> updated = perGroup(
+  SmallVector<Value> updated = perWarpgroup(
       [&](int64_t grp) {
         NVVM::WgmmaFenceAlignedOp::create(b, loc);
-        Value oAcc = packAcc(out);
-        for (int64_t kk = 0; kk < C / 16; ++kk)
-          oAcc = wgmma(BV, groupRows(psOff, C, kk, grp, /*inSlot=*/false),
-                       descriptor(vtOff, C, 0, 16 * kk), oAcc, true);
+        Value oAcc;
+        if (outputs) {
+          oAcc = packAcc(out);
+          for (int64_t kk = 0; kk < C / 16; ++kk)
+            oAcc = wgmma(BV, groupRows(psOff, C, kk, grp, /*inSlot=*/false),
+                         descriptor(vtOff, C, 0, 16 * kk), oAcc, true);
+        }
         SmallVector<Value> tiles;
         for (int64_t j = 0; j < tilesPerGroup; ++j) {
           int64_t mt = grp + cfg.groups() * j;
@@ -2023,36 +2138,67 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
         }
         NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
         NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
-        SmallVector<Value> vals = unpack(oAcc, BV);
+        SmallVector<Value> vals;
+        if (outputs)
+          vals = unpack(oAcc, BV);
         for (Value s : tiles)
           vals.append(unpack(s, BV));
         return vals;
       },
       all.size());
-  out.assign(updated.begin(), updated.begin() + BV / 2);
-  state.assign(updated.begin() + BV / 2, updated.end());
+  int64_t numOut = outputs ? BV / 2 : 0;
+  out.assign(updated.begin(), updated.begin() + numOut);
+  state.assign(updated.begin() + numOut, updated.end());
 
-  // 6. Store rows t < rows: two consecutive outputs per 32-bit store.
-  for (int64_t half = 0; half < 2; ++half) {
-    Value t = half ? t1 : t0;
-    ifThen(ult(t, rows), [&] {
-      Value base = tokenOffset(batch, add(tok0, t), head, heads, cfg.dv);
-      for (int64_t r = 2 * half; r < BV / 2; r += 4) {
-        Value col = add(add(mul(vTile, BV), 8 * (r / 4)), twoQ);
-        Value pair = vector::FromElementsOp::create(
-            b, loc, VectorType::get({2}, cfg.elt),
-            ValueRange{toElt(out[r]), toElt(out[r + 1])});
-        auto stOp = vector::StoreOp::create(b, loc, pair, o,
-                                            ValueRange{add(base, col)});
-        stOp.setAlignment(4);
-      }
-    });
+  // 6. Store this chunk's outputs.
+  if (outputs)
+    storeOutputsWgmma(out, tok0, t0, t1, rows);
+  // z ← exp(b_C) z + Σ_s exp(b_C - b_s) k_s (into the other row of zs).
+  if (cfg.normalized) {
+    Value decayAll = cfg.hasGates() ? exp(load(gs, idx(C - 1))) : Value();
+    updateNormalizer(
+        c0, rows, [&](Value) { return decayAll; },
+        [&](Value s, Value d) {
+          Value x = toF32(load(ks, blockedOffset(s, d, Dk)));
+          return cfg.hasGates() ? fmul(x, load(gf, s)) : x;
+        });
   }
   gpu::BarrierOp::create(b, loc);
 }
 
+void KernelEmitter::wgmmaDenominators(Value zRow, Value t0, Value t1,
+                                      Value rowSum[2], Value e0, Value e1) {
+  // den_t = Σ_s P̃[t][s] + exp(b_t) (q_t · z). The quad holding row t splits
+  // q_t · z by 8-feature groups (lane q: groups q, q + 4, ...), and adds up
+  // its partial sums with the P̃ sums of its columns.
+  int64_t Dk = cfg.dk;
+  auto v8 = VectorType::get({8}, f32);
+  for (int64_t half = 0; half < 2; ++half) {
+    Value t = half ? t1 : t0;
+    Value qz = f(0.0);
+    for (int64_t j = 0; j < Dk / 32; ++j) {
+      Value col = mul(add(qd, 4 * j), 8);
+      auto qv = vector::LoadOp::create(b, loc, VectorType::get({8}, cfg.elt),
+                                       qs, blockedOffset(t, col, Dk));
+      qv.setAlignment(16);
+      auto zv = vector::LoadOp::create(b, loc, v8, zs, ValueRange{zRow, col});
+      zv.setAlignment(16);
+      Value qf = arith::ExtFOp::create(b, loc, v8, qv.getResult());
+      for (int64_t i = 0; i < 8; ++i)
+        qz = fadd(qz, fmul(vector::ExtractOp::create(b, loc, qf,
+                                                     ArrayRef<int64_t>{i}),
+                           vector::ExtractOp::create(b, loc, zv.getResult(),
+                                                     ArrayRef<int64_t>{i})));
+    }
+    if (cfg.hasGates())
+      qz = fmul(qz, half ? e1 : e0);
+    // The quad's four lanes store the same sum.
+    store(quadSum(fadd(rowSum[half], qz)), dens, t);
+  }
+}
+
 void KernelEmitter::emit(gpu::GPUFuncOp func) {
-  assert(!(cfg.wgmma && (cfg.normalized || !cfg.causal || cfg.delta())) &&
+  assert(!(cfg.wgmma && cfg.delta()) &&
          "planGpuKernel keeps these forms on mma.sync");
   Block &entry = func.getBody().front();
   b.setInsertionPointToStart(&entry);
@@ -2172,6 +2318,10 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     st = tile(BV * Dk, stOff);
     ps = tile(C * C, psOff);
     kd = tile(Dk * C, kdOff);
+    if (cfg.normalized) { // multiples of 128 bytes: the tiles stay aligned
+      zs = carve({2, Dk}, f32);
+      dens = carve({C}, f32);
+    }
     graw = carve({C}, f32);
     gs = carve({C}, f32);
     gf = carve({C}, f32);
@@ -2258,7 +2408,9 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   }
   state.assign(forOp.getResults().begin(),
                forOp.getResults().begin() + numValues);
-  if (!cfg.causal)
+  if (!cfg.causal && cfg.wgmma)
+    emitNonCausalOutputsWgmma(state);
+  else if (!cfg.causal)
     emitNonCausalOutputs(state);
   if (cfg.normalized)
     storeNormalizer();

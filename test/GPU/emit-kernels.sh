@@ -40,8 +40,9 @@ if [ "$*" != "--warps=8" ]; then
   emit gla_bf16_bthd_128     "$@" $gla128 --decay=vector --dtype=bf16 --layout=bthd --dk=128 --dv=128
   emit gla_f16_bhtd_64x32    "$@" --decay=vector --dtype=f16 --layout=bhtd --dk=64 --dv=32
   emit gla_exclusive_bf16_bhtd_64 "$@" --exclusive --decay=vector --dtype=bf16 --layout=bhtd --dk=64 --dv=64
-  # Non-causal and normalized forms: mma.sync only (sm_90 falls back to it;
-  # with --warps=8 its default chunk of 64 is too small for 8 warps).
+  # Non-causal and normalized forms: wgmma on sm_90 at key dims of 64 and
+  # 128 (normalized GLA stays on mma.sync); with --warps=8 the mma.sync
+  # kernel's default chunk of 64 is too small for 8 warps.
   emit noncausal_bf16_bhtd_128 "$@" --non-causal --decay=none --dtype=bf16 --layout=bhtd --dk=128 --dv=128
   emit noncausal_norm_elu_f16_bthd_64 "$@" --non-causal --normalized --feature-map=elu_plus_one --dtype=f16 --layout=bthd --dk=64 --dv=64
   emit norm_elu_bf16_bthd_128 "$@" --normalized --decay=none --feature-map=elu_plus_one --dtype=bf16 --layout=bthd --dk=128 --dv=128

@@ -2,30 +2,6 @@
 
 // Forms the wgmma kernel lacks are errors when it is asked for by name
 // (to-gpu-forms-wgmma.mlir: mma=auto falls back to mma.sync).
-func.func @noncausal(%q: tensor<1x4x?x64xbf16>, %k: tensor<1x4x?x64xbf16>,
-                     %v: tensor<1x4x?x64xbf16>) -> tensor<1x4x?x64xbf16> {
-  // expected-error @below {{mma=wgmma does not support non-causal attention yet; use mma=sync}}
-  %o, %s = linattn.attention %q, %k, %v {causal = false}
-      : tensor<1x4x?x64xbf16>, tensor<1x4x?x64xbf16>, tensor<1x4x?x64xbf16>
-      -> tensor<1x4x?x64xbf16>, tensor<1x4x64x64xf32>
-  return %o : tensor<1x4x?x64xbf16>
-}
-
-// -----
-
-func.func @normalized(%q: tensor<1x4x?x64xbf16>, %k: tensor<1x4x?x64xbf16>,
-                      %v: tensor<1x4x?x64xbf16>, %g: tensor<1x4x?xf32>)
-    -> tensor<1x4x?x64xbf16> {
-  // expected-error @below {{mma=wgmma does not support the normalized form yet; use mma=sync}}
-  %o, %s, %z = linattn.attention %q, %k, %v gate(%g : tensor<1x4x?xf32>)
-      {decay = #linattn.decay<scalar>,
-       normalization = #linattn.norm<katharopoulos>}
-      : tensor<1x4x?x64xbf16>, tensor<1x4x?x64xbf16>, tensor<1x4x?x64xbf16>
-      -> tensor<1x4x?x64xbf16>, tensor<1x4x64x64xf32>, tensor<1x4x64xf32>
-  return %o : tensor<1x4x?x64xbf16>
-}
-
-// -----
 
 // Normalized per-key gates: the vector-gate message comes first.
 func.func @normalized_gla(%q: tensor<1x4x?x64xbf16>, %k: tensor<1x4x?x64xbf16>,

@@ -21,9 +21,20 @@ func.func @exclusive(%q: tensor<1x4x?x64xbf16>, %k: tensor<1x4x?x64xbf16>,
 
 // -----
 
-// CHECK-LABEL: gpu.module @noncausal [#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">]
-// CHECK-NOT: wgmma
-// CHECK: nvvm.mma.sync
+// Non-causal on wgmma: pass 1 is the chunk loop with only the state update
+// (the decayed-K̃ᵀ·V product, no P and no outputs); pass 2, a second loop,
+// stages Q and computes O = Q·S_T per chunk.
+// CHECK-LABEL: gpu.module @noncausal [#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">]
+// CHECK-NOT: nvvm.mma.sync
+// CHECK: scf.for
+// CHECK-COUNT-4: nvvm.wgmma.mma_async
+// CHECK-NOT: nvvm.wgmma.mma_async
+// CHECK: scf.yield
+// CHECK: scf.for
+// CHECK-COUNT-4: nvvm.wgmma.mma_async
+// CHECK-NOT: nvvm.wgmma.mma_async
+// CHECK: vector.store
+// CHECK-NOT: nvvm.mma.sync
 func.func @noncausal(%q: tensor<1x4x?x64xbf16>, %k: tensor<1x4x?x64xbf16>,
                      %v: tensor<1x4x?x64xbf16>) -> tensor<1x4x?x64xbf16> {
   %o, %s = linattn.attention %q, %k, %v {causal = false}
@@ -34,10 +45,19 @@ func.func @noncausal(%q: tensor<1x4x?x64xbf16>, %k: tensor<1x4x?x64xbf16>,
 
 // -----
 
-// CHECK-LABEL: gpu.module @normalized [#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">]
-// CHECK-NOT: wgmma
-// CHECK: nvvm.mma.sync
+// The normalized form runs on wgmma: each row's denominator (the lane's P̃
+// sums plus its share of q·z, added up over the quad with two xor shuffles)
+// goes through shared memory to the output stores, which divide by it.
+// CHECK-LABEL: gpu.module @normalized [#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">]
+// CHECK-NOT: nvvm.mma.sync
+// CHECK: nvvm.wgmma.mma_async
 // CHECK: gpu.shuffle xor
+// CHECK: gpu.shuffle xor
+// CHECK: memref.store {{.*}} : memref<64xf32, #gpu.address_space<workgroup>>
+// CHECK: nvvm.wgmma.mma_async
+// CHECK: memref.load {{.*}} : memref<64xf32, #gpu.address_space<workgroup>>
+// CHECK: arith.divf
+// CHECK-NOT: nvvm.mma.sync
 func.func @normalized(%q: tensor<1x4x?x64xbf16>, %k: tensor<1x4x?x64xbf16>,
                       %v: tensor<1x4x?x64xbf16>, %g: tensor<1x4x?xf32>)
     -> tensor<1x4x?x64xbf16> {

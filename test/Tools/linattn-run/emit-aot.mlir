@@ -6,7 +6,7 @@
 // RUN: rm -rf %t && %S/../../GPU/check-ptx.sh %t linattn-run %ptxas | FileCheck %s
 // CHECK-NOT: FAIL
 // CHECK-NOT: SPILL
-// CHECK: 285 kernels assembled (35 with wgmma)
+// CHECK: 285 kernels assembled (56 with wgmma)
 
 // The manifest describes the kernel for the launchers (docs/gpu-kernel-abi.md).
 // RUN: linattn-run --emit-aot=%t/m --name=k --chip=sm_90 --decay=scalar --dtype=bf16 --layout=bthd --dk=128 --dv=128 | FileCheck %s --check-prefix=EMIT
@@ -28,20 +28,24 @@
 // RUN: linattn-run --emit-aot=%t/s --name=k --chip=sm_90 --mma=sync --decay=scalar --dtype=bf16 --layout=bthd --dk=128 --dv=128 | FileCheck %s --check-prefix=SYNC
 // SYNC: wrote {{.*}}/k.ptx and .json (sm_90, mma.sync, 128 threads, block-v 32, 48640 bytes of shared memory)
 
-// The normalized and non-causal forms run on mma.sync (sm_90 falls back to
-// it); the manifest records eps, and the shared memory includes z.
+// The normalized and non-causal forms run on wgmma on sm_90 (and on
+// mma.sync with --mma=sync); the manifest records eps, and the shared memory
+// includes z and the rows' denominators.
 // RUN: linattn-run --emit-aot=%t/n --name=k --chip=sm_90 --normalized --non-causal --dtype=f16 --dk=64 --dv=64 | FileCheck %s --check-prefix=NORM
 // RUN: FileCheck %s --check-prefix=NORMJSON < %t/n/k.json
-// NORM: wrote {{.*}}/k.ptx and .json (sm_90, mma.sync, 128 threads, block-v 32, 28672 bytes of shared memory)
+// NORM: wrote {{.*}}/k.ptx and .json (sm_90a, wgmma, 128 threads, block-v 64, 50696 bytes of shared memory)
 // NORMJSON-DAG: "normalized": true
 // NORMJSON-DAG: "causal": false
 // NORMJSON-DAG: "eps": 9.9999999999999995e-07
-// NORMJSON-DAG: "mma": "sync"
+// NORMJSON-DAG: "mma": "wgmma"
 // Elementwise maps have no prepass object.
 // RUN: FileCheck %s --check-prefix=NOMAP < %t/n/k.json
 // NOMAP-NOT: "map"
-// RUN: not linattn-run --emit-aot=%t/bad --chip=sm_90 --mma=wgmma --normalized --dk=64 --dv=64 --dtype=bf16 2>&1 | FileCheck %s --check-prefix=NORMWG
-// NORMWG: linattn-run: error: GPU kernel options: mma=wgmma does not support the normalized form yet; use mma=sync
+// RUN: linattn-run --emit-aot=%t/ns --name=k --chip=sm_90 --mma=sync --normalized --non-causal --dtype=f16 --dk=64 --dv=64 | FileCheck %s --check-prefix=NORMSYNC
+// NORMSYNC: wrote {{.*}}/k.ptx and .json (sm_90, mma.sync, 128 threads, block-v 32, 28672 bytes of shared memory)
+// Vector gates stay on mma.sync.
+// RUN: not linattn-run --emit-aot=%t/bad --chip=sm_90 --mma=wgmma --decay=vector --dk=64 --dv=64 --dtype=bf16 2>&1 | FileCheck %s --check-prefix=GLAWG
+// GLAWG: linattn-run: error: GPU kernel options: mma=wgmma does not support vector gates yet; use mma=sync
 
 // f32 specs are rejected with a clear error.
 // RUN: not linattn-run --emit-aot=%t/bad --dtype=f32 2>&1 | FileCheck %s --check-prefix=BAD
