@@ -18,7 +18,9 @@
 // across different collectives) are reported as a deadlock. Device memory is
 // host memory; with the kernels' memory checks every load and store must
 // fall inside a live allocation or the block's dynamic shared memory, which
-// starts each block filled with NaN bytes. Blocks run one after another.
+// starts each block filled with NaN bytes, and shared-memory accesses by
+// different threads with no barrier between them are reported as races.
+// Blocks run one after another.
 // docs/gpu-emulator.md describes the whole contract.
 //
 //===----------------------------------------------------------------------===//
@@ -100,6 +102,18 @@ Launch *L = nullptr;
 char *sharedMem = nullptr;
 std::vector<void *> stacks;
 
+/// Shared-memory race detection: per byte, the barrier interval ("epoch")
+/// and thread of its last write and last read(s). Epochs only grow (a new
+/// block starts a new one), so old entries never need clearing.
+struct ShadowByte {
+  uint32_t wEpoch = 0, rEpoch = 0;
+  int16_t wTid = 0, rTid = 0;
+};
+constexpr int16_t kManyReaders = -1;
+std::vector<ShadowByte> shadow;
+uint32_t epoch = 0;
+bool raceCheck = true;
+
 std::mutex memMutex;
 std::map<uintptr_t, size_t> allocations;
 
@@ -135,6 +149,44 @@ void yield(Wait wait) {
 bool inShared(uintptr_t p, size_t bytes) {
   auto base = reinterpret_cast<uintptr_t>(sharedMem);
   return p >= base && p + bytes <= base + L->shared;
+}
+
+/// Records an access of `bytes` at shared offset `off` by the current
+/// thread; fails the launch on a read of data another thread wrote, or a
+/// write of data another thread read or wrote, since the last barrier.
+void trackShared(size_t off, size_t bytes, bool store) {
+  if (!raceCheck)
+    return;
+  auto me = int16_t(L->current);
+  for (size_t i = off; i < off + bytes; ++i) {
+    ShadowByte &sh = shadow[i];
+    int16_t other = 0;
+    const char *verb = nullptr;
+    if (sh.wEpoch == epoch && sh.wTid != me) {
+      other = sh.wTid;
+      verb = "wrote";
+    } else if (store && sh.rEpoch == epoch && sh.rTid != me) {
+      other = sh.rTid;
+      verb = "read";
+    }
+    if (verb) {
+      std::string by = other == kManyReaders
+                           ? std::string("several threads")
+                           : "thread " + std::to_string(other);
+      fail(std::string("shared-memory race: ") + (store ? "writes" : "reads") +
+           " byte " + std::to_string(i) + ", which " + by + " " + verb +
+           " since the last barrier");
+    }
+    if (store) {
+      sh.wEpoch = epoch;
+      sh.wTid = me;
+    } else if (sh.rEpoch != epoch) {
+      sh.rEpoch = epoch;
+      sh.rTid = me;
+    } else if (sh.rTid != me) {
+      sh.rTid = kManyReaders;
+    }
+  }
 }
 
 bool inAllocation(uintptr_t p, size_t bytes) {
@@ -315,6 +367,7 @@ bool resolve() {
     allBarrier &= t.wait == Wait::Barrier;
   }
   if (live && allBarrier) {
+    ++epoch;
     // bar.sync is .aligned: every thread of the block must execute it.
     if (live != n) {
       L->error = "bar.sync reached by " + std::to_string(live) + " of " +
@@ -384,6 +437,7 @@ bool runBlock() {
   // Fresh NaN-filled shared memory: reads of data no thread of this block
   // wrote show up in the results.
   memset(sharedMem, 0xff, L->shared);
+  ++epoch;
   for (int i = 0; i < L->threads; ++i) {
     Thread &t = L->thread[i];
     t = Thread();
@@ -536,6 +590,7 @@ EMU_API void __emu_cp_async(void *dst, const void *src, int size, int srcSize) {
              srcSize, src);
     fail(buf);
   }
+  trackShared(d - reinterpret_cast<uintptr_t>(sharedMem), size, true);
   memcpy(dst, src, srcSize);
   memset(static_cast<char *>(dst) + srcSize, 0, size - srcSize);
 }
@@ -549,7 +604,11 @@ EMU_API float __emu_ex2_approx_ftz(float x) {
 
 EMU_API void __emu_check(void *p, int64_t bytes, int store) {
   auto a = reinterpret_cast<uintptr_t>(p);
-  if (inShared(a, bytes) || inAllocation(a, bytes))
+  if (inShared(a, bytes)) {
+    trackShared(a - reinterpret_cast<uintptr_t>(sharedMem), bytes, store);
+    return;
+  }
+  if (inAllocation(a, bytes))
     return;
   char buf[160];
   bool sharedRange = a >= reinterpret_cast<uintptr_t>(sharedMem) &&
@@ -705,7 +764,10 @@ EMU_API CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz,
     sharedMem = static_cast<char *>(aligned_alloc(kSharedBytes, kSharedBytes));
     if (!sharedMem)
       return kOutOfMemory;
+    shadow.resize(kSharedBytes);
   }
+  const char *rc = getenv("LINATTN_EMU_RACECHECK");
+  raceCheck = !(rc && std::string(rc) == "0");
   while (stacks.size() < threads) {
     void *s = mmap(nullptr, kStackBytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

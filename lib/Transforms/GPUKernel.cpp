@@ -527,11 +527,11 @@ private:
   void emitNonCausalOutputs(ArrayRef<Value> state);
   /// One chunk with wgmma.
   void emitChunkWgmma(Value c0, SmallVector<Value> &state);
-  /// Normalized wgmma kernel: each row's denominator into dens, from this
-  /// lane's P̃ sums of rows t0 and t1, z's row `zRow` and exp(b_t) (null: no
-  /// gates).
+  /// Normalized wgmma kernel: the denominators den[0], den[1] of rows t0
+  /// and t1, from this lane's P̃ sums of those rows, z's row `zRow` and
+  /// exp(b_t) (null: no gates); every lane of the quad gets them.
   void wgmmaDenominators(Value zRow, Value t0, Value t1, Value rowSum[2],
-                         Value e0, Value e1);
+                         Value e0, Value e1, Value den[2]);
   /// Sᵀ from the wgmma state accumulators into the st tile.
   void stageStateTWgmma(ArrayRef<Value> state);
   /// body(warpgroup) under a switch on this thread's warpgroup (constant
@@ -539,9 +539,10 @@ private:
   SmallVector<Value>
   perWarpgroup(function_ref<SmallVector<Value>(int64_t)> body,
                int64_t numValues);
-  /// Stores this thread's wgmma output values of rows t0, t1 (< rows).
+  /// Stores this thread's wgmma output values of rows t0, t1 (< rows),
+  /// divided by den[i] + eps when `den` is given (normalized).
   void storeOutputsWgmma(SmallVector<Value> &out, Value tok0, Value t0,
-                         Value t1, Value rows);
+                         Value t1, Value rows, Value *den = nullptr);
   /// Non-causal wgmma kernel, pass 2: O = Q·S_T per chunk.
   void emitNonCausalOutputsWgmma(ArrayRef<Value> state);
   /// Key row d and value column (within the block's tile) of state value i
@@ -1889,16 +1890,17 @@ KernelEmitter::perWarpgroup(function_ref<SmallVector<Value>(int64_t)> body,
 }
 
 void KernelEmitter::storeOutputsWgmma(SmallVector<Value> &out, Value tok0,
-                                      Value t0, Value t1, Value rows) {
+                                      Value t0, Value t1, Value rows,
+                                      Value *den) {
   // Rows t < rows: two consecutive outputs per 32-bit store (normalized:
   // divided by den_t + eps).
   int64_t BV = cfg.blockV;
   Value twoQ = mul(qd, 2);
-  if (cfg.normalized) {
+  if (den) {
     Value inv[2];
     for (int64_t half = 0; half < 2; ++half)
-      inv[half] = arith::DivFOp::create(
-          b, loc, f(1.0), fadd(load(dens, half ? t1 : t0), f(cfg.eps)));
+      inv[half] =
+          arith::DivFOp::create(b, loc, f(1.0), fadd(den[half], f(cfg.eps)));
     for (int64_t r = 0; r < BV / 2; ++r)
       out[r] = fmul(out[r], inv[(r / 2) % 2]);
   }
@@ -1954,11 +1956,12 @@ void KernelEmitter::emitNonCausalOutputsWgmma(ArrayRef<Value> state) {
       },
       BV / 2);
   Value t0 = add(add(mul(wg, 64), mul(wIn, 16)), g), t1 = add(t0, 8);
+  Value den[2];
   if (cfg.normalized) {
     Value none[2] = {f(0.0), f(0.0)};
-    wgmmaDenominators(zFinal(), t0, t1, none, Value(), Value());
+    wgmmaDenominators(zFinal(), t0, t1, none, Value(), Value(), den);
   }
-  storeOutputsWgmma(out, tok0, t0, t1, rows);
+  storeOutputsWgmma(out, tok0, t0, t1, rows, cfg.normalized ? den : nullptr);
   gpu::BarrierOp::create(b, loc); // before the next chunk's Q overwrites qs
 }
 
@@ -2074,8 +2077,18 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
       auto stOp = vector::StoreOp::create(b, loc, vec, ps, add(psBase, c));
       stOp.setAlignment(4);
     }
-    if (cfg.normalized)
-      wgmmaDenominators(zRead(c0), t0, t1, rowSum, e0, e1);
+    if (cfg.normalized) {
+      // Through shared memory: no register lives through step 5. Lane 0
+      // of the quad stores (one writer per row).
+      Value den[2];
+      wgmmaDenominators(zRead(c0), t0, t1, rowSum, e0, e1, den);
+      ifThen(
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, qd, idx(0)),
+          [&] {
+            store(den[0], dens, t0);
+            store(den[1], dens, t1);
+          });
+    }
   }
   // Decayed Kᵀ: kd[d][s] = K[s][d] exp(b_C - b_s), 8 tokens per item.
   {
@@ -2151,8 +2164,14 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
   state.assign(updated.begin() + numOut, updated.end());
 
   // 6. Store this chunk's outputs.
-  if (outputs)
-    storeOutputsWgmma(out, tok0, t0, t1, rows);
+  if (outputs) {
+    Value den[2];
+    if (cfg.normalized) {
+      den[0] = load(dens, t0);
+      den[1] = load(dens, t1);
+    }
+    storeOutputsWgmma(out, tok0, t0, t1, rows, cfg.normalized ? den : nullptr);
+  }
   // z ← exp(b_C) z + Σ_s exp(b_C - b_s) k_s (into the other row of zs).
   if (cfg.normalized) {
     Value decayAll = cfg.hasGates() ? exp(load(gs, idx(C - 1))) : Value();
@@ -2167,7 +2186,8 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
 }
 
 void KernelEmitter::wgmmaDenominators(Value zRow, Value t0, Value t1,
-                                      Value rowSum[2], Value e0, Value e1) {
+                                      Value rowSum[2], Value e0, Value e1,
+                                      Value den[2]) {
   // den_t = Σ_s P̃[t][s] + exp(b_t) (q_t · z). The quad holding row t splits
   // q_t · z by 8-feature groups (lane q: groups q, q + 4, ...), and adds up
   // its partial sums with the P̃ sums of its columns.
@@ -2192,8 +2212,7 @@ void KernelEmitter::wgmmaDenominators(Value zRow, Value t0, Value t1,
     }
     if (cfg.hasGates())
       qz = fmul(qz, half ? e1 : e0);
-    // The quad's four lanes store the same sum.
-    store(quadSum(fadd(rowSum[half], qz)), dens, t);
+    den[half] = quadSum(fadd(rowSum[half], qz));
   }
 }
 

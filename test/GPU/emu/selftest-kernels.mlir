@@ -9,6 +9,7 @@
 // CHECK: ok: bar.sync orders shared-memory writes before reads
 // CHECK: ok: shared memory starts as NaN
 // CHECK: ok: mma.sync m16n8k16 fragments (A row, B col, C/D)
+// CHECK: ok: shared-memory race is caught
 // CHECK: ok: divergent barrier is caught
 // CHECK: ok: out-of-bounds store is caught
 
@@ -126,7 +127,22 @@ module attributes {gpu.container_module} {
       llvm.return
     }
 
-    // A barrier only half of the block reaches: a deadlock.
+    // The exchange without its barrier: thread t reads slot t + 1, which
+    // thread t + 1 may not have written yet (a race).
+    llvm.func @racy_exchange() attributes {gpu.kernel} {
+      %tid = nvvm.read.ptx.sreg.tid.x : i32
+      %one = llvm.mlir.constant(1 : i32) : i32
+      %base3 = llvm.mlir.addressof @__dynamic_shmem__0 : !llvm.ptr<3>
+      %s = llvm.getelementptr %base3[%tid] : (!llvm.ptr<3>, i32) -> !llvm.ptr<3>, i32
+      llvm.store %tid, %s : i32, !llvm.ptr<3>
+      %nx = llvm.add %tid, %one : i32
+      %s2 = llvm.getelementptr %base3[%nx] : (!llvm.ptr<3>, i32) -> !llvm.ptr<3>, i32
+      %r = llvm.load %s2 : !llvm.ptr<3> -> i32
+      llvm.store %r, %s : i32, !llvm.ptr<3>
+      llvm.return
+    }
+
+    // A barrier only half of the block reaches.
     llvm.func @divergent_barrier() attributes {gpu.kernel} {
       %tid = nvvm.read.ptx.sreg.tid.x : i32
       %c32 = llvm.mlir.constant(32 : i32) : i32

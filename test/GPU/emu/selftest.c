@@ -1,7 +1,8 @@
 /* Self-test of the CUDA driver emulator (docs/gpu-emulator.md) on the
    kernels of selftest-kernels.mlir: shuffle modes, a barrier exchange
    through shared memory and its NaN fill, mma.sync fragments, and the
-   launch errors for a divergent barrier and an out-of-bounds store.
+   launch errors for a shared-memory race, a divergent barrier and an
+   out-of-bounds store.
    Usage: selftest LIBLINATTN_CUDA_EMU.so (LINATTN_EMU_KERNELS names the
    kernels). Prints one line per check and exits 1 on any failure. */
 #include <dlfcn.h>
@@ -138,6 +139,13 @@ int main(int argc, char **argv) {
 
   /* Launch errors. */
   const char *msg;
+  /* Thread 0 reads slot 1 with no barrier between it and thread 1's write
+     of that slot. */
+  CUresult rcRace = launch("racy_exchange", N, 4 * (N + 1), 0);
+  cuGetErrorString(rcRace, &msg);
+  check(rcRace != 0 && strstr(msg, "shared-memory race"),
+        "shared-memory race is caught");
+  printf("  (%s)\n", msg);
   CUresult rc = launch("divergent_barrier", N, 0, 0);
   cuGetErrorString(rc, &msg);
   check(rc != 0 && strstr(msg, "bar.sync reached by 32 of 64 threads"),
