@@ -180,7 +180,7 @@ static std::string checkGPUSpec(const AttentionSpec &spec) {
     return std::string(
                "spec.dtype: GPU kernels take bf16 or f16 inputs, got ") +
            dtypeName(spec.dtype);
-  return "";
+  return checkSpec(spec, CompileOptions());
 }
 
 std::string compileGPUEmulation(const AttentionSpec &spec,

@@ -31,6 +31,10 @@ namespace linattn {
 std::string kernelSource(const AttentionSpec &s, const CompileOptions &o,
                          bool wholeLayout = false);
 
+/// What makes `s` (with `o`) an invalid spec, or "" (shared by the CPU and
+/// GPU compilers).
+std::string checkSpec(const AttentionSpec &s, const CompileOptions &o);
+
 /// MLIR text parsed in a fresh single-threaded context with every linattn
 /// dialect; the context's diagnostics collect in `diagnostics` (prefixed by
 /// their locations when `locations`). `module` is null when the text does

@@ -424,7 +424,7 @@ public:
   Signature sig;
 };
 
-static std::string checkSpec(const AttentionSpec &s, const CompileOptions &o) {
+std::string checkSpec(const AttentionSpec &s, const CompileOptions &o) {
   std::ostringstream os;
   if (s.keyDim <= 0 || s.valueDim <= 0)
     os << "keyDim and valueDim must be positive, got " << s.keyDim << " and "

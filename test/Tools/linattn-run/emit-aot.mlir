@@ -47,6 +47,10 @@
 // RUN: not linattn-run --emit-aot=%t/bad --chip=sm_90 --mma=wgmma --decay=vector --dk=64 --dv=64 --dtype=bf16 2>&1 | FileCheck %s --check-prefix=GLAWG
 // GLAWG: linattn-run: error: GPU kernel options: mma=wgmma does not support vector gates yet; use mma=sync
 
+// Invalid specs get the same error as on the CPU, before any compilation.
+// RUN: not linattn-run --emit-aot=%t/bad --non-causal --decay=scalar --dtype=bf16 --dk=64 --dv=64 2>&1 | FileCheck %s --check-prefix=SPEC
+// SPEC: linattn-run: error: non-causal attention needs decay 'none'
+
 // f32 specs are rejected with a clear error.
 // RUN: not linattn-run --emit-aot=%t/bad --dtype=f32 2>&1 | FileCheck %s --check-prefix=BAD
 // BAD: linattn-run: error: spec.dtype: GPU kernels take bf16 or f16 inputs, got f32
