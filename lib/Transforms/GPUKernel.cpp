@@ -543,6 +543,10 @@ private:
   /// divided by den[i] + eps when `den` is given (normalized).
   void storeOutputsWgmma(SmallVector<Value> &out, Value tok0, Value t0,
                          Value t1, Value rows, Value *den = nullptr);
+  /// Pass 2 of the non-causal kernels: stages Sᵀ of the final state, opens
+  /// the loop over the chunks (leaving the builder inside it) and stages
+  /// the chunk's Q; `rows` and `tok0` are the chunk's rows and first token.
+  void beginNonCausalChunk(ArrayRef<Value> state, Value &rows, Value &tok0);
   /// Non-causal wgmma kernel, pass 2: O = Q·S_T per chunk.
   void emitNonCausalOutputsWgmma(ArrayRef<Value> state);
   /// Key row d and value column (within the block's tile) of state value i
@@ -1197,27 +1201,36 @@ void KernelEmitter::divideOutputs(SmallVector<Frag> &out, Value den[2]) {
       fr[e] = fmul(fr[e], inv[e / 2]);
 }
 
-void KernelEmitter::emitNonCausalOutputs(ArrayRef<Value> state) {
-  // Pass 2 (pass 1 is the chunk loop without outputs): every query reads
-  // S_T (and z_T), which is constant, so Sᵀ is staged once.
-  int64_t C = cfg.chunk, W = cfg.warps, BV = cfg.blockV;
+void KernelEmitter::beginNonCausalChunk(ArrayRef<Value> state, Value &rows,
+                                        Value &tok0) {
   gpu::BarrierOp::create(b, loc); // pass 1's last reads of st are done
-  stageStateT(state);
-  Value zRow = cfg.normalized ? zFinal() : Value();
+  if (cfg.wgmma)
+    stageStateTWgmma(state);
+  else
+    stageStateT(state);
   // Pass 2 loads Q synchronously; with a cp.async ring, into slot 0 (pass 1
   // has no copies left in flight: those past the end only store zeros).
   if (cfg.stages > 1)
     useSlot(idx(0));
-  auto forOp = scf::ForOp::create(b, loc, idx(0), len, idx(C));
-  OpBuilder::InsertionGuard guard(b);
+  auto forOp = scf::ForOp::create(b, loc, idx(0), len, idx(cfg.chunk));
   b.setInsertionPoint(forOp.getBody()->getTerminator());
   Value c0 = forOp.getInductionVar();
-  Value rows = chunkRows(c0);
-  Value tok0 = add(start, c0);
+  rows = chunkRows(c0);
+  tok0 = add(start, c0);
   stageRows(q, batch, tok0, rows, headQ, headsQ, cfg.dk, idx(0), cfg.dk,
             [&](Value row, Value col, Value vec) {
               putQK(qs, row, col, vec, /*isQuery=*/true);
             });
+}
+
+void KernelEmitter::emitNonCausalOutputs(ArrayRef<Value> state) {
+  // Pass 2 (pass 1 is the chunk loop without outputs): every query reads
+  // S_T (and z_T), which is constant, so Sᵀ is staged once.
+  int64_t C = cfg.chunk, W = cfg.warps, BV = cfg.blockV;
+  OpBuilder::InsertionGuard guard(b);
+  Value rows, tok0;
+  beginNonCausalChunk(state, rows, tok0);
+  Value zRow = cfg.normalized ? zFinal() : Value();
   gpu::BarrierOp::create(b, loc);
   Value twoQ = mul(qd, 2);
   for (int64_t mq = 0; mq < C / 16 / W; ++mq) {
@@ -1923,23 +1936,11 @@ void KernelEmitter::storeOutputsWgmma(SmallVector<Value> &out, Value tok0,
 
 void KernelEmitter::emitNonCausalOutputsWgmma(ArrayRef<Value> state) {
   // Pass 2: every query reads S_T (and z_T), constant, so Sᵀ is staged once;
-  // per chunk, O = Q·S_T on wgmma. Q goes into ring slot 0 when there is a
-  // ring (no copies are left in flight: those past the end store zeros).
-  int64_t C = cfg.chunk, BV = cfg.blockV, Dk = cfg.dk;
-  gpu::BarrierOp::create(b, loc); // pass 1's last reads of st are done
-  stageStateTWgmma(state);
-  if (cfg.stages > 1)
-    useSlot(idx(0));
-  auto forOp = scf::ForOp::create(b, loc, idx(0), len, idx(C));
+  // per chunk, O = Q·S_T on wgmma.
+  int64_t BV = cfg.blockV, Dk = cfg.dk;
   OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPoint(forOp.getBody()->getTerminator());
-  Value c0 = forOp.getInductionVar();
-  Value rows = chunkRows(c0);
-  Value tok0 = add(start, c0);
-  stageRows(q, batch, tok0, rows, headQ, headsQ, Dk, idx(0), Dk,
-            [&](Value row, Value col, Value vec) {
-              putQK(qs, row, col, vec, /*isQuery=*/true);
-            });
+  Value rows, tok0;
+  beginNonCausalChunk(state, rows, tok0);
   fenceProxyAsync();
   gpu::BarrierOp::create(b, loc);
   descBase = load(descSlot, idx(0));

@@ -154,6 +154,17 @@ struct PTXPipelineCLOptions : public PassPipelineOptions<PTXPipelineCLOptions> {
       llvm::cl::init(0)};
 };
 
+PTXPipelineOptions fromCL(const PTXPipelineCLOptions &cl) {
+  PTXPipelineOptions o;
+  o.chip = cl.chip;
+  o.chunkSize = cl.chunkSize;
+  o.blockV = cl.blockV;
+  o.warps = cl.warps;
+  o.stages = cl.stages;
+  o.mma = cl.mma;
+  return o;
+}
+
 struct CPUPipelineCLOptions : public PassPipelineOptions<CPUPipelineCLOptions> {
   Option<int64_t> chunkSize{*this, "chunk-size",
                             llvm::cl::desc("Chunk size C (0: op hint or 64)"),
@@ -191,26 +202,12 @@ void mlir::linattn::registerTransformsPasses() {
       "linattn-to-ptx",
       "Generate the tensor-core GPU kernel and compile it to PTX",
       [](OpPassManager &pm, const PTXPipelineCLOptions &cl) {
-        PTXPipelineOptions o;
-        o.chip = cl.chip;
-        o.chunkSize = cl.chunkSize;
-        o.blockV = cl.blockV;
-        o.warps = cl.warps;
-        o.stages = cl.stages;
-        o.mma = cl.mma;
-        buildPTXPipeline(pm, o);
+        buildPTXPipeline(pm, fromCL(cl));
       });
   PassPipelineRegistration<PTXPipelineCLOptions>(
       "linattn-to-emulation",
       "Generate the GPU kernel as host code for the CUDA driver emulator",
       [](OpPassManager &pm, const PTXPipelineCLOptions &cl) {
-        PTXPipelineOptions o;
-        o.chip = cl.chip;
-        o.chunkSize = cl.chunkSize;
-        o.blockV = cl.blockV;
-        o.warps = cl.warps;
-        o.stages = cl.stages;
-        o.mma = cl.mma;
-        buildEmulationPipeline(pm, o);
+        buildEmulationPipeline(pm, fromCL(cl));
       });
 }
