@@ -31,11 +31,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <dirent.h>
 #include <dlfcn.h>
+#include <fstream>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <ucontext.h>
 #include <vector>
 
@@ -692,16 +696,54 @@ EMU_API CUresult cuDevicePrimaryCtxRelease_v2(int) { return kSuccess; }
 EMU_API CUresult cuCtxSetCurrent(void *) { return kSuccess; }
 EMU_API CUresult cuCtxSynchronize() { return kSuccess; }
 
-EMU_API CUresult cuModuleLoadDataEx(void **m, const void *, unsigned, int *,
-                                    void **) {
-  const char *path = getenv("LINATTN_EMU_KERNELS");
-  if (!path || !*path) {
+/// The .emu.so for `ptx` in directory `dir`: the sibling of the NAME.ptx
+/// whose text is `ptx`, or "".
+static std::string findInDirectory(const std::string &dir, const char *ptx) {
+  DIR *d = opendir(dir.c_str());
+  if (!d)
+    return "";
+  std::string found;
+  while (dirent *e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name.size() < 5 || name.compare(name.size() - 4, 4, ".ptx"))
+      continue;
+    std::ifstream in(dir + "/" + name, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (text.str() != ptx)
+      continue;
+    std::string so = dir + "/" + name.substr(0, name.size() - 4) + ".emu.so";
+    struct stat st;
+    if (stat(so.c_str(), &st) == 0) {
+      found = so;
+      break;
+    }
+  }
+  closedir(d);
+  return found;
+}
+
+EMU_API CUresult cuModuleLoadDataEx(void **m, const void *image, unsigned,
+                                    int *, void **) {
+  const char *env = getenv("LINATTN_EMU_KERNELS");
+  if (!env || !*env) {
     lastError = "LINATTN_EMU_KERNELS is not set: it names the kernel's "
-                ".emu.so (linattn-run --emit-aot --emulation)";
+                ".emu.so, or the directory of NAME.ptx + NAME.emu.so pairs "
+                "(linattn-run --emit-aot --emulation)";
     return kInvalidImage;
   }
+  std::string path = env;
+  struct stat st;
+  if (stat(env, &st) == 0 && S_ISDIR(st.st_mode)) {
+    path = findInDirectory(env, static_cast<const char *>(image));
+    if (path.empty()) {
+      lastError = std::string("no NAME.ptx in ") + env +
+                  " matches the PTX loaded (or it has no NAME.emu.so)";
+      return kInvalidImage;
+    }
+  }
   exportSelf();
-  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  void *h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!h) {
     lastError = std::string("cannot load the emulated kernels: ") + dlerror();
     return kInvalidImage;

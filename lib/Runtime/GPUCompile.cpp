@@ -133,6 +133,8 @@ static std::string planKernel(const AttentionSpec &spec,
   form.normalized = spec.normalized;
   form.delta =
       spec.decay == DecayKind::Delta || spec.decay == DecayKind::GatedDelta;
+  form.rowScalars = form.delta || spec.decay == DecayKind::Scalar ||
+                    spec.decay == DecayKind::Constant;
   // Width-changing maps run as a prepass writing q and k at width Dφ (the
   // plan pads it to a multiple of 16).
   int64_t keyDim = spec.keyDim;
@@ -523,7 +525,7 @@ gpuTuningCandidates(const GPUCompileOptions &base) {
 std::string emitAOTVariants(const AttentionSpec &spec,
                             const GPUCompileOptions &base,
                             const std::string &dir, const std::string &name,
-                            int *written, int *skipped) {
+                            int *written, int *skipped, bool emulation) {
   cuda::VariantIndex index;
   index.name = name;
   index.chip = base.chip;
@@ -566,6 +568,9 @@ std::string emitAOTVariants(const AttentionSpec &spec,
     }
     if (std::string e = writeAOT(image, dir, stem); !e.empty())
       return e;
+    if (emulation)
+      if (std::string e = writeEmulation(spec, o, dir, stem); !e.empty())
+        return e;
     index.variants.push_back({stem + ".json", config});
   }
   llvm::SmallString<256> indexPath(dir);

@@ -230,6 +230,14 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
          << 8 * warps << ") and divide the value dim " << dv;
       return msg;
     }
+    if (form.rowScalars && C > 32 * warps) {
+      os << "chunk-size " << C << " needs at least " << C
+         << " threads (warps >= " << C / 32
+         << ") with scalar gates or beta, which are staged one chunk row "
+            "per thread (warps "
+         << warps << ")";
+      return msg;
+    }
     plan.sharedBytes =
         syncSharedBytes(dk, C, BV, elementBytes, vectorGates, plan.stages);
     if (form.normalized)
@@ -2520,6 +2528,7 @@ LogicalResult LinAttnToGPUPass::configure(AttentionOp op, GpuConfig &cfg) {
   form.causal = cfg.causal;
   form.normalized = cfg.normalized;
   form.delta = cfg.delta();
+  form.rowScalars = (cfg.hasGates() && !cfg.vectorGates()) || cfg.delta();
   if (cfg.map)
     form.prepassMap = stringifyFeatureMapKind(cfg.map->kind).str();
   std::string error = planGpuKernel(

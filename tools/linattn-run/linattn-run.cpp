@@ -152,8 +152,9 @@ static cl::opt<int64_t>
 static cl::opt<bool> emulation(
     "emulation",
     cl::desc("With --emit-aot: also write DIR/NAME.emu.ll and build "
-             "DIR/NAME.emu.so, the same kernels as host code for the CUDA "
-             "driver emulator (docs/gpu-emulator.md; needs clang)"),
+             "DIR/NAME.emu.so (and one per --aot-variants=tune variant), the "
+             "same kernels as host code for the CUDA driver emulator "
+             "(docs/gpu-emulator.md; needs clang)"),
     cl::init(false), cl::cat(cat));
 static cl::opt<std::string> aotVariants(
     "aot-variants",
@@ -420,9 +421,6 @@ int main(int argc, char **argv) {
   if (emulation && emitAOT.empty())
     return fail("--emulation writes next to --emit-aot's kernel; give "
                 "--emit-aot=DIR");
-  if (emulation && aotVariants == "tune")
-    return fail("--emulation builds the default kernel only, not "
-                "--aot-variants=tune");
   if (!emitAOT.empty()) {
     GPUCompileOptions gpu;
     gpu.chip = chip;
@@ -438,8 +436,8 @@ int main(int argc, char **argv) {
     };
     if (aotVariants == "tune") {
       int written = 0, skipped = 0;
-      if (std::string e =
-              emitAOTVariants(spec, gpu, emitAOT, aotName, &written, &skipped);
+      if (std::string e = emitAOTVariants(spec, gpu, emitAOT, aotName, &written,
+                                          &skipped, emulation);
           !e.empty())
         return fail(e);
       llvm::outs() << "wrote " << written << " variants (" << skipped

@@ -107,11 +107,13 @@ gpuTuningCandidates(const GPUCompileOptions &base);
 /// (GPUTuner.h). Candidates that fail to compile (shared memory, chunk and
 /// warp rules of the pass) are skipped and counted in `*skipped`; failure of
 /// the default is an error. Returns "" or an error; `*written` gets the
-/// number of variants.
+/// number of variants. With `emulation`, each variant also gets its
+/// `.emu.so` (writeEmulation).
 std::string emitAOTVariants(const AttentionSpec &spec,
                             const GPUCompileOptions &base,
                             const std::string &dir, const std::string &name,
-                            int *written = nullptr, int *skipped = nullptr);
+                            int *written = nullptr, int *skipped = nullptr,
+                            bool emulation = false);
 
 /// Compiles `spec` like compileGPU, but to host LLVM IR for the CUDA driver
 /// emulator (docs/gpu-emulator.md) instead of PTX: the same kernels, each

@@ -51,6 +51,10 @@
 // RUN: not linattn-run --emit-aot=%t/bad --non-causal --decay=scalar --dtype=bf16 --dk=64 --dv=64 2>&1 | FileCheck %s --check-prefix=SPEC
 // SPEC: linattn-run: error: non-causal attention needs decay 'none'
 
+// Scalar gates and beta are staged one chunk row per thread on mma.sync.
+// RUN: not linattn-run --emit-aot=%t/bad --chip=sm_80 --chunk-size=128 --warps=2 --decay=scalar --dtype=bf16 --dk=64 --dv=64 2>&1 | FileCheck %s --check-prefix=ROWS
+// ROWS: chunk-size 128 needs at least 128 threads (warps >= 4) with scalar gates or beta, which are staged one chunk row per thread (warps 2)
+
 // f32 specs are rejected with a clear error.
 // RUN: not linattn-run --emit-aot=%t/bad --dtype=f32 2>&1 | FileCheck %s --check-prefix=BAD
 // BAD: linattn-run: error: spec.dtype: GPU kernels take bf16 or f16 inputs, got f32
