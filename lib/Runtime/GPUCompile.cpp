@@ -185,30 +185,50 @@ static std::string checkGPUSpec(const AttentionSpec &spec) {
   return checkSpec(spec, CompileOptions());
 }
 
+/// Checks `spec`, plans its kernel under `options` and runs the pipeline
+/// `build` adds on the kernel source; `parsed` then holds the result.
+/// Returns "" or the error (`what` names the pipeline's output in it).
+static std::string
+runGPUPipeline(const AttentionSpec &spec, const GPUCompileOptions &options,
+               llvm::function_ref<void(mlir::PassManager &)> build,
+               const char *what, std::unique_ptr<ParsedModule> &parsed,
+               mlir::linattn::GpuKernelPlan &plan) {
+  if (std::string e = checkGPUSpec(spec); !e.empty())
+    return e;
+  parsed = std::make_unique<ParsedModule>(
+      kernelSource(spec, CompileOptions(), /*wholeLayout=*/true));
+  if (!parsed->module)
+    return "internal error: generated kernel does not parse: " +
+           parsed->diagnostics;
+  if (std::string e = planKernel(spec, options, plan); !e.empty())
+    return "GPU kernel options: " + e;
+  mlir::PassManager pm(&parsed->context);
+  build(pm);
+  if (mlir::failed(pm.run(*parsed->module)))
+    return std::string(what) + " failed: " + parsed->diagnostics;
+  return "";
+}
+
 std::string compileGPUEmulation(const AttentionSpec &spec,
                                 const GPUCompileOptions &options,
                                 std::string &llvmIR, bool checkMemory) {
-  if (std::string e = checkGPUSpec(spec); !e.empty())
-    return e;
-  ParsedModule parsed(
-      kernelSource(spec, CompileOptions(), /*wholeLayout=*/true));
-  if (!parsed.module)
-    return "internal error: generated kernel does not parse: " +
-           parsed.diagnostics;
+  std::unique_ptr<ParsedModule> parsed;
   mlir::linattn::GpuKernelPlan plan;
-  if (std::string e = planKernel(spec, options, plan); !e.empty())
-    return "GPU kernel options: " + e;
-  mlir::PassManager pm(&parsed.context);
-  mlir::linattn::buildEmulationPipeline(pm, pipelineOptions(options),
-                                        checkMemory);
-  if (mlir::failed(pm.run(*parsed.module)))
-    return "GPU emulation code generation failed: " + parsed.diagnostics;
+  if (std::string e = runGPUPipeline(
+          spec, options,
+          [&](mlir::PassManager &pm) {
+            mlir::linattn::buildEmulationPipeline(pm, pipelineOptions(options),
+                                                  checkMemory);
+          },
+          "GPU emulation code generation", parsed, plan);
+      !e.empty())
+    return e;
   llvm::LLVMContext llvmContext;
-  std::unique_ptr<llvm::Module> module =
-      mlir::translateModuleToLLVMIR(*parsed.module, llvmContext, "linattn_emu");
+  std::unique_ptr<llvm::Module> module = mlir::translateModuleToLLVMIR(
+      *parsed->module, llvmContext, "linattn_emu");
   if (!module)
     return "internal error: emulation code does not translate to LLVM IR: " +
-           parsed.diagnostics;
+           parsed->diagnostics;
   module->setTargetTriple(llvm::Triple(llvm::sys::getProcessTriple()));
   llvmIR.clear();
   llvm::raw_string_ostream os(llvmIR);
@@ -259,27 +279,19 @@ static std::string compileGPUUncached(const AttentionSpec &spec,
                                       const GPUCompileOptions &options,
                                       const std::string &name,
                                       GPUKernelImage &image) {
-  if (std::string e = checkGPUSpec(spec); !e.empty())
-    return e;
-  std::string source =
-      kernelSource(spec, CompileOptions(), /*wholeLayout=*/true);
-
-  ParsedModule parsed(source);
-  if (!parsed.module)
-    return "internal error: generated kernel does not parse: " +
-           parsed.diagnostics;
-
-  mlir::PassManager pm(&parsed.context);
-  mlir::linattn::PTXPipelineOptions po = pipelineOptions(options);
+  std::unique_ptr<ParsedModule> parsed;
   mlir::linattn::GpuKernelPlan plan;
-  if (std::string e = planKernel(spec, options, plan); !e.empty())
-    return "GPU kernel options: " + e;
-  mlir::linattn::buildPTXPipeline(pm, po);
-  if (mlir::failed(pm.run(*parsed.module)))
-    return "GPU kernel generation failed: " + parsed.diagnostics;
+  if (std::string e = runGPUPipeline(
+          spec, options,
+          [&](mlir::PassManager &pm) {
+            mlir::linattn::buildPTXPipeline(pm, pipelineOptions(options));
+          },
+          "GPU kernel generation", parsed, plan);
+      !e.empty())
+    return e;
 
   std::string ptx;
-  parsed.module->walk([&](mlir::gpu::BinaryOp binary) {
+  parsed->module->walk([&](mlir::gpu::BinaryOp binary) {
     for (mlir::Attribute a : binary.getObjects())
       if (auto obj = llvm::dyn_cast<mlir::gpu::ObjectAttr>(a))
         ptx = obj.getObject().getValue().str();
