@@ -65,7 +65,7 @@ struct Thread {
   Wait wait = Wait::None;
   // shfl.sync
   int shflKind = 0;
-  uint32_t shflMask = 0, shflVal = 0, shflB = 0, shflC = 0, shflOut = 0;
+  uint32_t shflVal = 0, shflB = 0, shflC = 0, shflOut = 0;
   // mma.sync
   uint32_t a[4] = {}, b[2] = {};
   float c[4] = {};
@@ -124,13 +124,16 @@ std::map<uintptr_t, size_t> allocations;
 thread_local std::string lastError;
 
 Thread &self() { return L->thread[L->current]; }
-int linearTid() { return L->current; }
+/// "block (x,y,z)" of the block running.
+std::string blockName() {
+  char buf[48];
+  snprintf(buf, sizeof buf, "block (%u,%u,%u)", L->ctaid[0], L->ctaid[1],
+           L->ctaid[2]);
+  return buf;
+}
 
 std::string where() {
-  char buf[96];
-  snprintf(buf, sizeof buf, "thread %d of block (%u,%u,%u)", L->current,
-           L->ctaid[0], L->ctaid[1], L->ctaid[2]);
-  return buf;
+  return "thread " + std::to_string(L->current) + " of " + blockName();
 }
 
 /// Gives control back to the scheduler until the thread may go on.
@@ -375,10 +378,8 @@ bool resolve() {
     // bar.sync is .aligned: every thread of the block must execute it.
     if (live != n) {
       L->error = "bar.sync reached by " + std::to_string(live) + " of " +
-                 std::to_string(n) + " threads in block (" +
-                 std::to_string(L->ctaid[0]) + "," +
-                 std::to_string(L->ctaid[1]) + "," +
-                 std::to_string(L->ctaid[2]) + "); the others exited";
+                 std::to_string(n) + " threads in " + blockName() +
+                 "; the others exited";
       return false;
     }
     for (Thread &t : T)
@@ -467,9 +468,7 @@ bool runBlock() {
       return true;
     if (!resolve()) {
       if (L->error.empty()) {
-        std::string msg = "deadlock in block (" + std::to_string(L->ctaid[0]) +
-                          "," + std::to_string(L->ctaid[1]) + "," +
-                          std::to_string(L->ctaid[2]) + "): threads wait at";
+        std::string msg = "deadlock in " + blockName() + ": threads wait at";
         for (int w = 0; w < L->threads; w += 32)
           msg += std::string(w ? ", " : " ") + "warp " +
                  std::to_string(w / 32) + " " + waitName(L->thread[w].wait);
@@ -512,7 +511,7 @@ int token;
 //===--- Called by the emulated kernels ---------------------------------===//
 
 EMU_API int __emu_sreg(int code) {
-  int tid = linearTid();
+  int tid = L->current;
   unsigned bx = L->block[0], by = L->block[1];
   switch (code) {
   case 0:
@@ -550,8 +549,7 @@ EMU_API uint32_t __emu_shfl(int kind, uint32_t mask, uint32_t val, uint32_t b,
   if (mask != 0xffffffffu)
     fail("shfl.sync with a partial thread mask is not modelled");
   Thread &t = self();
-  t.shflKind = kind, t.shflMask = mask, t.shflVal = val, t.shflB = b,
-  t.shflC = c;
+  t.shflKind = kind, t.shflVal = val, t.shflB = b, t.shflC = c;
   yield(Wait::Shfl);
   return self().shflOut;
 }
