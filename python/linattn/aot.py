@@ -177,6 +177,15 @@ def _msg(buf) -> str:
     return buf.value.decode("utf-8", "replace")
 
 
+def _check(rc: int, err, error: type, what: str) -> None:
+    """Raises Unavailable for RC_UNAVAILABLE (no driver or GPU) and `error`
+    ("linattn.aot: <what>: <message>") for any other failure."""
+    if rc == RC_UNAVAILABLE:
+        raise Unavailable(f"linattn.aot: {_msg(err)}")
+    if rc != 0:
+        raise error(f"linattn.aot: {what}: {_msg(err)}")
+
+
 # ---- Device
 
 
@@ -201,11 +210,7 @@ class Device:
         err = _errbuf()
         rc = lib.linattnRtDeviceOpen(self.ordinal, ctypes.byref(handle), err,
                                      len(err))
-        if rc == RC_UNAVAILABLE:
-            raise Unavailable(f"linattn.aot: {_msg(err)}")
-        if rc != 0:
-            raise RuntimeError(f"linattn.aot: opening device {self.ordinal}: "
-                               f"{_msg(err)}")
+        _check(rc, err, RuntimeError, f"opening device {self.ordinal}")
         self._handle = handle
         name = ctypes.create_string_buffer(256)
         sm, driver = ctypes.c_int(), ctypes.c_int()
@@ -617,11 +622,7 @@ class Module:
                 rc = lib.linattnRtLaunchEx(self._handle, ctypes.byref(L.args),
                                            ctypes.byref(L.extra), err,
                                            len(err))
-        if rc == RC_UNAVAILABLE:
-            raise Unavailable(f"linattn.aot: {_msg(err)}")
-        if rc != 0:
-            raise ValueError(f"linattn.aot: {os.path.basename(self.path)}: "
-                             f"{_msg(err)}")
+        _check(rc, err, ValueError, os.path.basename(self.path))
 
     def unload(self) -> None:
         if self._handle is not None:
