@@ -101,14 +101,33 @@ protected:
   }
   void loopTo(Value n, function_ref<void(Value)> body, bool rolled = false) {
     auto op = scf::ForOp::create(b, loc, idx(0), n, idx(1));
-    if (rolled) // scf-to-cf moves it to the latch branch
-      op->setAttr("llvm.loop_annotation",
-                  parseAttribute("#llvm.loop_annotation<unroll = <disable = "
-                                 "true>>",
-                                 b.getContext()));
+    if (rolled)
+      keepRolled(op);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(op.getBody()->getTerminator());
     body(op.getInductionVar());
+  }
+  /// for (i = 0; i < n; ++i) values = body(i, values), from `init`; the
+  /// final values. Rolled (see loop()).
+  SmallVector<Value>
+  rolledLoop(int64_t n, ValueRange init,
+             function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+    auto op = scf::ForOp::create(b, loc, idx(0), idx(n), idx(1), init);
+    keepRolled(op);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(op.getBody());
+      scf::YieldOp::create(b, loc,
+                           body(op.getInductionVar(), op.getRegionIterArgs()));
+    }
+    return SmallVector<Value>(op.getResults());
+  }
+  void keepRolled(scf::ForOp op) {
+    // scf-to-cf moves the annotation to the latch branch.
+    op->setAttr("llvm.loop_annotation",
+                parseAttribute("#llvm.loop_annotation<unroll = <disable = "
+                               "true>>",
+                               b.getContext()));
   }
 
   OpBuilder &b;

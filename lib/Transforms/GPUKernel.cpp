@@ -67,16 +67,21 @@ static int64_t syncSharedBytes(int64_t dk, int64_t chunk, int64_t blockV,
 /// (every tile a multiple of 128 bytes, so all stay 128-byte aligned), Q and
 /// K (+ raw V rows with more than one stage) in a ring of `stages` slots.
 static int64_t wgmmaSharedBytes(int64_t dk, int64_t chunk, int64_t blockV,
-                                int64_t elementBytes, int64_t stages) {
+                                int64_t elementBytes, bool vectorGates,
+                                int64_t stages) {
   int64_t slot = 2 * chunk * dk * elementBytes;
   if (stages > 1)
-    slot += chunk * blockV * elementBytes;
+    slot += chunk * blockV * elementBytes + (vectorGates ? 4 * chunk * dk : 0);
   int64_t elems = blockV * chunk  // Vᵀ
                   + blockV * dk   // Sᵀ
                   + chunk * chunk // P
                   + dk * chunk;   // decayed Kᵀ
-  // + gates, key factors and the descriptor base slot.
-  return stages * slot + elems * elementBytes + 3 * 4 * chunk + 8;
+  // Vector gates: + Q̃ and K̃ (mma.sync operands) and the cumulative gates
+  // [C][Dk] (f32); otherwise + the per-token gates and key factors. + 8:
+  // the descriptor base slot.
+  int64_t gates =
+      vectorGates ? chunk * dk * (2 * elementBytes + 4) : 3 * 4 * chunk;
+  return stages * slot + elems * elementBytes + gates + 8;
 }
 
 /// Shared-memory bytes of the normalizer z (mma.sync): two fp32 copies of
@@ -89,15 +94,6 @@ static int64_t normalizerSharedBytes(int64_t dk) { return 2 * 4 * dk; }
 static int64_t deltaSharedBytes(int64_t chunk, int64_t elementBytes) {
   return 4 * chunk * (chunk + 1) + 4 * chunk +
          chunk * (chunk + kPad) * elementBytes;
-}
-
-/// What of `form` the wgmma kernel does not support, or null.
-static const char *wgmmaLacks(const GpuKernelForm &form) {
-  if (form.delta)
-    return "the delta rule";
-  if (form.vectorGates)
-    return "vector gates";
-  return nullptr;
 }
 
 std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
@@ -115,7 +111,6 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
                                          const GpuKernelForm &form,
                                          GpuKernelPlan &plan) {
   bool vectorGates = form.vectorGates;
-  const char *syncOnly = wgmmaLacks(form);
   std::string msg;
   llvm::raw_string_ostream os(msg);
   StringRef chip = options.chip;
@@ -161,10 +156,6 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
     os << "mma=wgmma needs sm_90 or sm_90a, not " << chip;
     return msg;
   }
-  if (mma == "wgmma" && syncOnly) {
-    os << "mma=wgmma does not support " << syncOnly << " yet; use mma=sync";
-    return msg;
-  }
   int64_t warps = options.warps ? options.warps : 4;
   // wgmma needs whole warpgroups, M = 64 query rows per warpgroup, and the
   // state's key rows in 64-row tiles shared out evenly among warpgroups.
@@ -174,8 +165,25 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
     return warps % 4 == 0 && groups > 0 && chunk == 64 * groups &&
            dk % 64 == 0 && (dk / 64) % groups == 0;
   };
-  plan.wgmma =
-      mma == "wgmma" || (mma == "auto" && hopper && !syncOnly && wgmmaFits());
+  // Default block-v: the wgmma delta rule keeps 32 (its solve and new
+  // values need the registers a wider state would take).
+  auto defaultBlockV = [&](bool wgmma) {
+    return std::min<int64_t>(
+        options.blockV ? options.blockV : (wgmma && !form.delta ? 64 : 32), dv);
+  };
+  // Auto also keeps to mma.sync where the wgmma kernel's shared memory
+  // (with the default block-v) would not fit, e.g. GLA at key dim 256.
+  auto wgmmaSharedFits = [&] {
+    int64_t chunk = options.chunkSize ? options.chunkSize : 64 * (warps / 4);
+    int64_t bv = defaultBlockV(true);
+    return wgmmaSharedBytes(dk, chunk, bv, elementBytes, vectorGates,
+                            options.stages ? options.stages : 1) +
+               (form.normalized ? normalizerSharedBytes(dk) + 4 * chunk : 0) +
+               (form.delta ? deltaSharedBytes(chunk, elementBytes) : 0) <=
+           limit;
+  };
+  plan.wgmma = mma == "wgmma" ||
+               (mma == "auto" && hopper && wgmmaFits() && wgmmaSharedFits());
   plan.targetChip = plan.wgmma ? "sm_90a" : chip.str();
   plan.warps = warps;
   plan.threads = 32 * warps;
@@ -187,8 +195,7 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
   plan.chunkSize = options.chunkSize
                        ? options.chunkSize
                        : (plan.wgmma ? 64 * std::max<int64_t>(groups, 1) : 64);
-  plan.blockV = std::min<int64_t>(
-      options.blockV ? options.blockV : (plan.wgmma ? 64 : 32), dv);
+  plan.blockV = defaultBlockV(plan.wgmma);
   plan.stages = options.stages ? options.stages : 1;
   if (plan.stages < 1 || plan.stages > 4) {
     os << "stages must be in [1, 4], got " << plan.stages;
@@ -216,9 +223,12 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
          << " accumulator registers per thread (at most 192); lower block-v";
       return msg;
     }
-    plan.sharedBytes = wgmmaSharedBytes(dk, C, BV, elementBytes, plan.stages);
+    plan.sharedBytes =
+        wgmmaSharedBytes(dk, C, BV, elementBytes, vectorGates, plan.stages);
     if (form.normalized) // + z and the rows' denominators
       plan.sharedBytes += normalizerSharedBytes(dk) + 4 * C;
+    if (form.delta)
+      plan.sharedBytes += deltaSharedBytes(C, elementBytes);
   } else {
     if (C <= 0 || C % (16 * warps) || C > 256) {
       os << "chunk-size " << C << " must be a multiple of 16 * warps ("
@@ -249,8 +259,12 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
     os << "needs " << plan.sharedBytes << " bytes of shared memory (chunk-size "
        << C << ", key dim " << dk << ", block-v " << BV << ", stages "
        << plan.stages << "), over the " << limit << " bytes " << chip
-       << " allows per block; lower " << (plan.stages > 1 ? "stages, " : "")
-       << "chunk-size or block-v";
+       << " allows per block; lower " << (plan.stages > 1 ? "stages, " : "");
+    // The wgmma kernel's chunk is fixed at 64 rows per warpgroup.
+    if (plan.wgmma)
+      os << "block-v, or use mma=sync";
+    else
+      os << "chunk-size or block-v";
     return msg;
   }
   return "";
@@ -351,7 +365,7 @@ private:
   /// The pair at [row, col], [row, col + 1] of a shared-memory tile.
   Value pairAt(Value tile, Value row, Value col) {
     auto v = vector::LoadOp::create(b, loc, VectorType::get({2}, cfg.elt), tile,
-                                    ValueRange{row, col});
+                                    tileIndex(tile, row, col));
     v.setAlignment(4);
     return operand(v);
   }
@@ -371,6 +385,52 @@ private:
   /// B operand from a tile stored [n][k]: n = n0 (already + g), k = k0 + 2q.
   SmallVector<Value> fragB(Value tile, Value n, Value k0) {
     return {pairAt(tile, n, k0), pairAt(tile, n, add(k0, 8))};
+  }
+  /// Indices of (row, col) in `tile`: the wgmma kernel's operand tiles
+  /// (Q, K, K̃, Q̃, Sᵀ with Dk columns, Vᵀ with C) are core-matrix blocked,
+  /// every other tile is row-major.
+  SmallVector<Value> tileIndex(Value tile, Value row, Value col) {
+    if (cfg.wgmma && tile == vt)
+      return {blockedOffset(row, col, cfg.chunk)};
+    if (cfg.wgmma && llvm::is_contained({qs, ks, kr, qt, st}, tile))
+      return {blockedOffset(row, col, cfg.dk)};
+    return {row, col};
+  }
+  /// Indices of (row, col) in a tile with Dk columns (Q, K, K̃, Sᵀ):
+  /// core-matrix blocked for wgmma, padded row-major for mma.sync.
+  SmallVector<Value> dkIndex(Value row, Value col) {
+    if (cfg.wgmma)
+      return {blockedOffset(row, col, cfg.dk)};
+    return {row, col};
+  }
+  /// dkIndex(r0 + dr, c0 + dc), written so that it folds into a per-thread
+  /// base and a constant (addresses in unrolled code then cost no
+  /// registers): for wgmma, dr must be a multiple of 8 and c0 % 8 + dc % 8
+  /// at most 7, e.g. c0 = 2q and dc % 8 <= 1.
+  /// `c8`, when given, adds a dynamic multiple of 8 columns.
+  SmallVector<Value> dkIndexAt(Value r0, int64_t dr, Value c0, int64_t dc,
+                               Value c8 = nullptr) {
+    if (!cfg.wgmma) {
+      Value c = add(c0, dc);
+      return {add(r0, dr), c8 ? add(c, c8) : c};
+    }
+    assert(dr % 8 == 0 && dc % 8 <= 1);
+    // 8 columns on is one 64-element core matrix on.
+    Value at = add(blockedOffset(r0, c0, cfg.dk),
+                   dr / 8 * cfg.dk * 8 + dc / 8 * 64 + dc % 8);
+    return {c8 ? add(at, mul(c8, 8)) : at};
+  }
+  /// fragB from a tile with Dk columns in either layout: n = g + dn,
+  /// k = 2q + k16 (k16 a multiple of 16).
+  SmallVector<Value> fragBDk(Value tile, int64_t dn, Value k16) {
+    Value twoQ = mul(qd, 2);
+    auto at = [&](int64_t dc) {
+      auto v = vector::LoadOp::create(b, loc, VectorType::get({2}, cfg.elt),
+                                      tile, dkIndexAt(g, dn, twoQ, dc, k16));
+      v.setAlignment(4);
+      return operand(v);
+    };
+    return {at(0), at(8)};
   }
   Frag mma(ArrayRef<Value> a, ArrayRef<Value> bOp, ArrayRef<Value> c) {
     auto structTy =
@@ -453,6 +513,20 @@ private:
   void emitChunk(Value c0, SmallVector<Value> &state);
   /// One chunk with per-key (GLA) gates, mma.sync.
   void emitChunkVector(Value c0, SmallVector<Value> &state);
+  /// Vector gates: the cumulative gates in gb, K̃ in ks and (wgmma) the
+  /// decayed Kᵀ in kd, from the staged raw gates and raw K (no barriers).
+  void cumulateVectorGates();
+  /// Vector gates, the 16 query rows from row0 (one warp's, mma.sync from
+  /// registers): p, the masked and decayed scores (C/8 fragments); out =
+  /// (q ⊙ exp(b_t))·S (BV/8 fragments, from Sᵀ in st), or with `qtTile`
+  /// (wgmma) q ⊙ exp(b_t) written to that tile's rows instead; normalized,
+  /// qz[i] this lane's share of (q ⊙ exp(b_t))·z for row t0 / t1 (zs row
+  /// zRow).
+  void vectorScores(Value row0, Value zRow, SmallVector<Frag> &p,
+                    SmallVector<Frag> &out, Value qz[2],
+                    Value qtTile = nullptr);
+  /// Vector gates: k_s[d] exp(b_C[d] - b_s[d]) (f32) from raw K and gb.
+  Value vectorDecayedKey(Value s, Value d);
   /// The (gated) delta rule's new values of one chunk (mma.sync): replaces
   /// Vᵀ in vt by Ṽᵀ, after which emitChunk's outputs and state update are
   /// those of the delta rule.
@@ -474,16 +548,24 @@ private:
   }
   /// rows t0 + {0, 8} (16-row block) of `aTile` [.][Dk] times the first
   /// `cols` rows of `bTile` [.][Dk], transposed: cols / 8 accumulators
-  /// (mma.sync, both tiles row-major over Dk).
+  /// (mma.sync; both tiles over Dk, in either kernel's layout).
   SmallVector<Frag> rowsTimesDk(Value aTile, Value t0, Value bTile,
                                 int64_t cols) {
     Value twoQ = mul(qd, 2);
     SmallVector<Frag> acc(cols / 8, zeroFrag());
     for (int64_t kk = 0; kk < cfg.dk / 16; ++kk) {
-      SmallVector<Value> a = fragA(aTile, t0, add(twoQ, 16 * kk));
+      // fragA in either layout, as a base and constants (dkIndexAt).
+      SmallVector<Value> a;
+      for (int64_t dc : {0, 8})
+        for (int64_t dr : {0, 8}) {
+          auto v = vector::LoadOp::create(
+              b, loc, VectorType::get({2}, cfg.elt), aTile,
+              dkIndexAt(t0, dr, twoQ, 16 * kk + dc));
+          v.setAlignment(4);
+          a.push_back(operand(v));
+        }
       for (int64_t n = 0; n < cols / 8; ++n)
-        acc[n] =
-            mma(a, fragB(bTile, add(g, 8 * n), add(twoQ, 16 * kk)), acc[n]);
+        acc[n] = mma(a, fragBDk(bTile, 8 * n, idx(16 * kk)), acc[n]);
     }
     return acc;
   }
@@ -600,6 +682,7 @@ private:
   // offsets.
   Value qs, ks, vt, st, ps, kd, graw, gs, gf;
   Value kr, gb; // vector gates: raw K and the cumulative gates [C][Dk] (f32)
+  Value qt;     // vector gates, wgmma: q ⊙ exp(b_t), the A of O = Q̃·S
   // Delta rule: the beta argument, the chunk's beta (f32 [C]) and the fp32
   // [C][C + 1] matrix with A below the diagonal, (I + A)^{-1} transposed
   // above it.
@@ -615,7 +698,8 @@ private:
   // fp32 [2][Dk] shared normalizer (read row and write row swap per chunk).
   // dens (wgmma) holds each row's denominator from step 4 to the stores.
   Value z0, z1, hasZ0, hasZ1, zs, dens;
-  int64_t qsOff = 0, ksOff = 0, vtOff = 0, stOff = 0, psOff = 0, kdOff = 0;
+  int64_t qsOff = 0, ksOff = 0, qtOff = 0, vtOff = 0, stOff = 0, psOff = 0,
+          kdOff = 0;
   Value descSlot; // shared i64 holding (shared address >> 4) of the buffer
   Value descBase; // its value, loaded once per chunk
   Value wg, wIn;  // warpgroup and warp within it (wgmma)
@@ -865,6 +949,10 @@ void KernelEmitter::stageGates(Value tok0, Value rows) {
 void KernelEmitter::beginChunk(Value c0, Value tok0, Value rows) {
   if (cfg.stages == 1) {
     stageInputs(tok0, rows, mul(vTile, cfg.blockV));
+    // GLA wgmma: a barrier keeps the gate rows' loads from joining those of
+    // Q, K and V in flight, over the kernel's register budget.
+    if (cfg.vectorGates() && cfg.wgmma)
+      gpu::BarrierOp::create(b, loc);
     if (cfg.vectorGates())
       stageRows(
           gate, batch, tok0, rows, head, heads, cfg.dk, idx(0), cfg.dk,
@@ -1263,22 +1351,13 @@ void KernelEmitter::emitNonCausalOutputs(ArrayRef<Value> state) {
   gpu::BarrierOp::create(b, loc);
 }
 
-void KernelEmitter::emitChunkVector(Value c0, SmallVector<Value> &flatState) {
-  int64_t C = cfg.chunk, W = cfg.warps, BV = cfg.blockV, Dk = cfg.dk;
-  int64_t ntw = BV / W / 8;
-  SmallVector<Frag> state = toFrags(flatState);
-  Value rows = chunkRows(c0);
-  Value tok0 = add(start, c0);
-
-  // 1. Stage Q, raw K, Vᵀ, Sᵀ and the raw per-key log-gates [C][Dk] (rows
-  // past the end are 0, so the cumulative gates stay flat there).
-  beginChunk(c0, tok0, rows);
-  stageStateT(flatState);
-  gpu::BarrierOp::create(b, loc);
-
-  // 2. One thread per key feature d: cumulative gates b_t[d] down the chunk,
-  // then K̃[s][d] = k_s[d] exp(b_e[d] - b_s[d]) with e the last row of s's
-  // 16-row sub-chunk (a factor <= 1, so nothing overflows).
+void KernelEmitter::cumulateVectorGates() {
+  int64_t C = cfg.chunk, Dk = cfg.dk;
+  // One thread per key feature d: cumulative gates b_t[d] down the chunk
+  // (rows past the end have raw gates 0, so b stays flat there), then
+  // K̃[s][d] = k_s[d] exp(b_e[d] - b_s[d]) with e the last row of s's
+  // 16-row block (a factor <= 1, so nothing overflows), and for wgmma the
+  // decayed Kᵀ kd[d][s] = k_s[d] exp(b_C[d] - b_s[d]) of the state update.
   loop((Dk + cfg.threads() - 1) / cfg.threads(), [&](Value it) {
     Value d = add(mul(it, cfg.threads()), tid);
     ifThen(ult(d, idx(Dk)), [&] {
@@ -1292,122 +1371,202 @@ void KernelEmitter::emitChunkVector(Value c0, SmallVector<Value> &flatState) {
         store(acc, gb, {t, d});
         scf::YieldOp::create(b, loc, acc);
       }
+      Value bLast = sum.getResult(0);
       loop(C, [&](Value s) {
         Value e = add(mul(arith::DivUIOp::create(b, loc, s, idx(16)), 16), 15);
-        Value fac = exp(fsub(load(gb, {e, d}), load(gb, {s, d})));
-        store(toElt(fmul(toF32(load(kr, {s, d})), fac)), ks, {s, d});
+        Value bs = load(gb, {s, d});
+        Value x = toF32(load(kr, dkIndex(s, d)));
+        store(toElt(fmul(x, exp(fsub(load(gb, {e, d}), bs)))), ks,
+              dkIndex(s, d));
+        if (cfg.wgmma)
+          store(toElt(fmul(x, exp(fsub(bLast, bs)))), kd,
+                blockedOffset(d, s, C));
       });
     });
   });
+}
+
+void KernelEmitter::vectorScores(Value row0, Value zRow, SmallVector<Frag> &p,
+                                 SmallVector<Frag> &out, Value qz[2],
+                                 Value qtTile) {
+  // Row block i (16 rows, reference r = 16 i - 1): off-diagonal blocks
+  // j < i on tensor cores with A = q exp(b_t - b_r) ⊙ exp(b_r - b_e_j) and
+  // B = K̃_j; the diagonal block exactly, element by element; the
+  // inter-chunk part with A = q ⊙ exp(b_t).
+  int64_t C = cfg.chunk, BV = cfg.blockV, Dk = cfg.dk;
+  Value twoQ = mul(qd, 2);
+  Value blk = arith::DivUIOp::create(b, loc, row0, idx(16));
+  // b_r: the row before the block (row 0's gates for block 0 never reach an
+  // off-diagonal product, which is masked out).
+  Value ref = arith::MaxSIOp::create(
+      b, loc, arith::SubIOp::create(b, loc, row0, idx(1)), idx(0));
+  Value t0 = add(row0, g), t1 = add(t0, 8);
+  // One step per 16 features: (p, out, qz) -> (p, out, qz).
+  auto step = [&](Value kk, ValueRange args) -> SmallVector<Value> {
+    SmallVector<Value> flat(args);
+    ArrayRef<Value> all(flat);
+    SmallVector<Frag> pk = toFrags(all.take_front(C / 2));
+    SmallVector<Frag> ok = toFrags(all.slice(C / 2, all.size() - C / 2 - 2));
+    Value qzk[2] = {all[all.size() - 2], all.back()};
+    Value k16 = mul(kk, 16);
+    // This thread's A elements: rows {t0, t1} x cols 16 kk + {2q,
+    // 2q+1, 2q+8, 2q+9}, in fragment order.
+    int64_t colOff[4] = {0, 1, 8, 9};
+    Value cols[4];
+    for (int64_t c = 0; c < 4; ++c)
+      cols[c] = add(add(twoQ, k16), colOff[c]);
+    Value q8[8], qt[8], qs8[8];
+    for (int64_t e = 0; e < 8; ++e) {
+      // Fragment register e/2 holds (row, col pair): 0 (t0, c0..1),
+      // 1 (t1, c0..1), 2 (t0, c8..9), 3 (t1, c8..9).
+      int64_t reg = e / 2;
+      Value t = reg % 2 ? t1 : t0;
+      int64_t c = (reg / 2) * 2 + e % 2;
+      Value d = cols[c];
+      q8[e] = toF32(load(qs, dkIndexAt(t0, reg % 2 * 8, twoQ, colOff[c], k16)));
+      Value bt = load(gb, {t, d});
+      qt[e] = fmul(q8[e], exp(fsub(bt, load(gb, {ref, d}))));
+      qs8[e] = fmul(q8[e], exp(bt));
+      if (cfg.normalized)
+        qzk[reg % 2] = fadd(qzk[reg % 2], fmul(qs8[e], load(zs, {zRow, d})));
+    }
+    auto packA = [&](function_ref<Value(int64_t)> x) {
+      return SmallVector<Value>{pack(x(0), x(1)), pack(x(2), x(3)),
+                                pack(x(4), x(5)), pack(x(6), x(7))};
+    };
+    for (int64_t j = 0; j < C / 16; ++j) {
+      // exp(b_r - b_e_j) per column; clamped at 0 so that blocks j >= i
+      // (masked or replaced below) cannot overflow.
+      Value fj[4];
+      for (int64_t c = 0; c < 4; ++c)
+        fj[c] = exp(arith::MinimumFOp::create(
+            b, loc,
+            fsub(load(gb, {ref, cols[c]}),
+                 load(gb, {idx(16 * j + 15), cols[c]})),
+            f(0.0)));
+      SmallVector<Value> a = packA([&](int64_t e) {
+        int64_t reg = e / 2;
+        return fmul(qt[e], fj[(reg / 2) * 2 + e % 2]);
+      });
+      for (int64_t ns = 2 * j; ns < 2 * j + 2; ++ns)
+        pk[ns] = mma(a, fragBDk(ks, 8 * ns, k16), pk[ns]);
+    }
+    if (qtTile) {
+      // The pairs of qs8 are adjacent columns of one row.
+      for (int64_t e = 0; e < 8; e += 2) {
+        int64_t reg = e / 2, c = (reg / 2) * 2;
+        Value pair = vector::FromElementsOp::create(
+            b, loc, VectorType::get({2}, cfg.elt),
+            ValueRange{toElt(qs8[e]), toElt(qs8[e + 1])});
+        vector::StoreOp::create(
+            b, loc, pair, qtTile,
+            dkIndexAt(t0, reg % 2 * 8, twoQ, colOff[c], k16))
+            .setAlignment(4);
+      }
+    } else {
+      SmallVector<Value> aS = packA([&](int64_t e) { return qs8[e]; });
+      for (int64_t nv = 0; nv < BV / 8; ++nv)
+        ok[nv] = mma(aS, fragBDk(st, 8 * nv, k16), ok[nv]);
+    }
+    SmallVector<Value> next = flatten(pk);
+    next.append(flatten(ok));
+    next.append({qzk[0], qzk[1]});
+    return next;
+  };
+  // The wgmma kernel rolls the steps (its own staging and accumulators
+  // leave no registers for the loads and exps of all steps at once); the
+  // mma.sync kernel unrolls them, with constant offsets.
+  SmallVector<Value> acc(C / 2 + (qtTile ? 0 : BV / 2) + 2, f(0.0));
+  if (qtTile) {
+    acc = rolledLoop(Dk / 16, acc, step);
+  } else {
+    for (int64_t kk = 0; kk < Dk / 16; ++kk)
+      acc = step(idx(kk), acc);
+  }
+  p = toFrags(ArrayRef<Value>(acc).take_front(C / 2));
+  out = toFrags(ArrayRef<Value>(acc).slice(C / 2, acc.size() - C / 2 - 2));
+  qz[0] = acc[acc.size() - 2];
+  qz[1] = acc.back();
+  // The diagonal block, exactly: P[t][s] = Σ_d q k exp(b_t - b_s).
+  for (int64_t ns = 0; ns < C / 8; ++ns) {
+    Value diag = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, blk,
+                                       idx(ns / 2));
+    auto ifOp =
+        scf::IfOp::create(b, loc, SmallVector<Type>(4, f32), diag, true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+      Value s0 = add(twoQ, 8 * ns), s1 = add(s0, 1);
+      auto sum = scf::ForOp::create(b, loc, idx(0), idx(Dk), idx(1),
+                                    SmallVector<Value>(4, f(0.0)));
+      {
+        OpBuilder::InsertionGuard inner(b);
+        b.setInsertionPointToStart(sum.getBody());
+        Value d = sum.getInductionVar();
+        Value qa = toF32(load(qs, dkIndex(t0, d)));
+        Value qb = toF32(load(qs, dkIndex(t1, d)));
+        Value ka = toF32(load(kr, dkIndex(s0, d)));
+        Value kb = toF32(load(kr, dkIndex(s1, d)));
+        Value ga = load(gb, {t0, d}), gbv = load(gb, {t1, d});
+        Value sa = load(gb, {s0, d}), sb = load(gb, {s1, d});
+        // exp of a positive difference (s > t) is masked out later; clamp
+        // so it cannot produce inf * 0.
+        auto term = [&](Value qv, Value gt, Value kv, Value gsv) {
+          Value x = arith::MinimumFOp::create(b, loc, fsub(gt, gsv), f(0.0));
+          return fmul(fmul(qv, kv), exp(x));
+        };
+        auto acc = sum.getRegionIterArgs();
+        SmallVector<Value> next = {fadd(acc[0], term(qa, ga, ka, sa)),
+                                   fadd(acc[1], term(qa, ga, kb, sb)),
+                                   fadd(acc[2], term(qb, gbv, ka, sa)),
+                                   fadd(acc[3], term(qb, gbv, kb, sb))};
+        scf::YieldOp::create(b, loc, next);
+      }
+      scf::YieldOp::create(b, loc, sum.getResults());
+      b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+      scf::YieldOp::create(b, loc, ValueRange(p[ns]));
+    }
+    for (int64_t e = 0; e < 4; ++e)
+      p[ns][e] = ifOp.getResult(e);
+  }
+  for (int64_t ns = 0; ns < C / 8; ++ns) {
+    Value s0 = add(twoQ, 8 * ns), s1 = add(s0, 1);
+    for (int64_t e = 0; e < 4; ++e)
+      p[ns][e] =
+          select(keep((e & 1) ? s1 : s0, e < 2 ? t0 : t1), p[ns][e], f(0.0));
+  }
+}
+
+Value KernelEmitter::vectorDecayedKey(Value s, Value d) {
+  Value x = toF32(load(kr, dkIndex(s, d)));
+  return fmul(x,
+              exp(fsub(load(gb, {idx(cfg.chunk - 1), d}), load(gb, {s, d}))));
+}
+
+void KernelEmitter::emitChunkVector(Value c0, SmallVector<Value> &flatState) {
+  int64_t C = cfg.chunk, W = cfg.warps, BV = cfg.blockV, Dk = cfg.dk;
+  int64_t ntw = BV / W / 8;
+  SmallVector<Frag> state = toFrags(flatState);
+  Value rows = chunkRows(c0);
+  Value tok0 = add(start, c0);
+
+  // 1. Stage Q, raw K, Vᵀ, Sᵀ and the raw per-key log-gates [C][Dk].
+  beginChunk(c0, tok0, rows);
+  stageStateT(flatState);
   gpu::BarrierOp::create(b, loc);
 
-  // 3. Outputs. Row block i (16 rows, reference r = 16 i - 1): off-diagonal
-  // blocks j < i on tensor cores with A = q exp(b_t - b_r) ⊙ exp(b_r - b_e_j)
-  // and B = K̃_j; the diagonal block exactly, element by element; the
-  // inter-chunk part with A = q ⊙ exp(b_t).
-  Value twoQ = mul(qd, 2);
+  // 2. Cumulative gates and K̃.
+  cumulateVectorGates();
+  gpu::BarrierOp::create(b, loc);
+
+  // 3. Outputs, one 16-row block at a time.
   Value zRow = cfg.normalized ? zRead(c0) : Value();
   for (int64_t mq = 0; mq < C / 16 / W; ++mq) {
     Value row0 = add(mul(warp, C / W), 16 * mq);
-    Value blk = arith::DivUIOp::create(b, loc, row0, idx(16));
-    // b_r: the row before the block (row 0's gates for block 0 never reach
-    // an off-diagonal product, which is masked out).
-    Value ref = arith::MaxSIOp::create(
-        b, loc, arith::SubIOp::create(b, loc, row0, idx(1)), idx(0));
     Value t0 = add(row0, g), t1 = add(t0, 8);
-    SmallVector<Frag> p(C / 8, zeroFrag()), out(BV / 8, zeroFrag());
-    Value qz[2] = {f(0.0), f(0.0)}; // normalized: (q ⊙ exp(b_t)) · z
-    for (int64_t kk = 0; kk < Dk / 16; ++kk) {
-      // This thread's A elements: rows {t0, t1} x cols 16 kk + {2q, 2q+1,
-      // 2q+8, 2q+9}, in fragment order.
-      Value cols[4] = {add(twoQ, 16 * kk), add(twoQ, 16 * kk + 1),
-                       add(twoQ, 16 * kk + 8), add(twoQ, 16 * kk + 9)};
-      Value q8[8], qt[8], qs8[8];
-      for (int64_t e = 0; e < 8; ++e) {
-        // Fragment register e/2 holds (row, col pair): 0 (t0, c0..1),
-        // 1 (t1, c0..1), 2 (t0, c8..9), 3 (t1, c8..9).
-        int64_t reg = e / 2;
-        Value t = reg % 2 ? t1 : t0;
-        Value d = cols[(reg / 2) * 2 + e % 2];
-        q8[e] = toF32(load(qs, {t, d}));
-        Value bt = load(gb, {t, d});
-        qt[e] = fmul(q8[e], exp(fsub(bt, load(gb, {ref, d}))));
-        qs8[e] = fmul(q8[e], exp(bt));
-        if (cfg.normalized)
-          qz[reg % 2] = fadd(qz[reg % 2], fmul(qs8[e], load(zs, {zRow, d})));
-      }
-      auto packA = [&](function_ref<Value(int64_t)> x) {
-        return SmallVector<Value>{pack(x(0), x(1)), pack(x(2), x(3)),
-                                  pack(x(4), x(5)), pack(x(6), x(7))};
-      };
-      for (int64_t j = 0; j < C / 16; ++j) {
-        // exp(b_r - b_e_j) per column; clamped at 0 so that blocks j >= i
-        // (masked or replaced below) cannot overflow.
-        Value fj[4];
-        for (int64_t c = 0; c < 4; ++c)
-          fj[c] = exp(arith::MinimumFOp::create(
-              b, loc,
-              fsub(load(gb, {ref, cols[c]}),
-                   load(gb, {idx(16 * j + 15), cols[c]})),
-              f(0.0)));
-        SmallVector<Value> a = packA([&](int64_t e) {
-          int64_t reg = e / 2;
-          return fmul(qt[e], fj[(reg / 2) * 2 + e % 2]);
-        });
-        for (int64_t ns = 2 * j; ns < 2 * j + 2; ++ns)
-          p[ns] = mma(a, fragB(ks, add(g, 8 * ns), add(twoQ, 16 * kk)), p[ns]);
-      }
-      SmallVector<Value> aS = packA([&](int64_t e) { return qs8[e]; });
-      for (int64_t nv = 0; nv < BV / 8; ++nv)
-        out[nv] =
-            mma(aS, fragB(st, add(g, 8 * nv), add(twoQ, 16 * kk)), out[nv]);
-    }
-    // The diagonal block, exactly: P[t][s] = Σ_d q k exp(b_t - b_s).
-    for (int64_t ns = 0; ns < C / 8; ++ns) {
-      Value diag = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, blk,
-                                         idx(ns / 2));
-      auto ifOp =
-          scf::IfOp::create(b, loc, SmallVector<Type>(4, f32), diag, true);
-      {
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-        Value s0 = add(twoQ, 8 * ns), s1 = add(s0, 1);
-        auto sum = scf::ForOp::create(b, loc, idx(0), idx(Dk), idx(1),
-                                      SmallVector<Value>(4, f(0.0)));
-        {
-          OpBuilder::InsertionGuard inner(b);
-          b.setInsertionPointToStart(sum.getBody());
-          Value d = sum.getInductionVar();
-          Value qa = toF32(load(qs, {t0, d})), qb = toF32(load(qs, {t1, d}));
-          Value ka = toF32(load(kr, {s0, d})), kb = toF32(load(kr, {s1, d}));
-          Value ga = load(gb, {t0, d}), gbv = load(gb, {t1, d});
-          Value sa = load(gb, {s0, d}), sb = load(gb, {s1, d});
-          // exp of a positive difference (s > t) is masked out later;
-          // clamp so it cannot produce inf * 0.
-          auto term = [&](Value qv, Value gt, Value kv, Value gsv) {
-            Value x = arith::MinimumFOp::create(b, loc, fsub(gt, gsv), f(0.0));
-            return fmul(fmul(qv, kv), exp(x));
-          };
-          auto acc = sum.getRegionIterArgs();
-          SmallVector<Value> next = {fadd(acc[0], term(qa, ga, ka, sa)),
-                                     fadd(acc[1], term(qa, ga, kb, sb)),
-                                     fadd(acc[2], term(qb, gbv, ka, sa)),
-                                     fadd(acc[3], term(qb, gbv, kb, sb))};
-          scf::YieldOp::create(b, loc, next);
-        }
-        scf::YieldOp::create(b, loc, sum.getResults());
-        b.setInsertionPointToStart(&ifOp.getElseRegion().front());
-        scf::YieldOp::create(b, loc, ValueRange(p[ns]));
-      }
-      for (int64_t e = 0; e < 4; ++e)
-        p[ns][e] = ifOp.getResult(e);
-    }
-    for (int64_t ns = 0; ns < C / 8; ++ns) {
-      Value s0 = add(twoQ, 8 * ns), s1 = add(s0, 1);
-      for (int64_t e = 0; e < 4; ++e)
-        p[ns][e] =
-            select(keep((e & 1) ? s1 : s0, e < 2 ? t0 : t1), p[ns][e], f(0.0));
-    }
+    SmallVector<Frag> p, out;
+    Value qz[2];
+    vectorScores(row0, zRow, p, out, qz);
     Value den[2];
     if (cfg.normalized) {
       rowSums(p, den);
@@ -1435,10 +1594,7 @@ void KernelEmitter::emitChunkVector(Value c0, SmallVector<Value> &flatState) {
   }
   accumulateKV(
       state, [](Value) { return Value(); },
-      [&](Value s, Value d, Value) {
-        Value x = toF32(load(kr, {s, d}));
-        return fmul(x, exp(fsub(load(gb, {last, d}), load(gb, {s, d}))));
-      });
+      [&](Value s, Value d, Value) { return vectorDecayedKey(s, d); });
   // z[d] ← exp(b_C[d]) z[d] + Σ_s k_s[d] exp(b_C[d] - b_s[d]).
   if (cfg.normalized)
     updateNormalizer(
@@ -1446,10 +1602,7 @@ void KernelEmitter::emitChunkVector(Value c0, SmallVector<Value> &flatState) {
         [&](Value d) {
           return exp(load(gb, {last, d}));
         },
-        [&](Value s, Value d) {
-          Value x = toF32(load(kr, {s, d}));
-          return fmul(x, exp(fsub(load(gb, {last, d}), load(gb, {s, d}))));
-        });
+        [&](Value s, Value d) { return vectorDecayedKey(s, d); });
   gpu::BarrierOp::create(b, loc);
   flatState = flatten(state);
 }
@@ -1739,8 +1892,9 @@ void KernelEmitter::emitDeltaValues(Value c0) {
           Value kSx = kS[nv][e];
           if (cfg.hasGates())
             kSx = fmul(kSx, et[half]);
-          Value x = fmul(fsub(toF32(load(vt, {j, t})), kSx), bt[half]);
-          store(toElt(x), vt, {j, t});
+          Value x =
+              fmul(fsub(toF32(load(vt, tileIndex(vt, j, t))), kSx), bt[half]);
+          store(toElt(x), vt, tileIndex(vt, j, t));
         }
       }
     }
@@ -1793,7 +1947,7 @@ void KernelEmitter::emitDeltaValues(Value c0) {
     for (int64_t nv = 0; nv < BV / 8; ++nv)
       for (int64_t e = 0; e < 4; ++e)
         store(toElt(vNew[mq][nv][e]), vt,
-              {add(twoQ, 8 * nv + (e & 1)), e < 2 ? t0 : t1});
+              tileIndex(vt, add(twoQ, 8 * nv + (e & 1)), e < 2 ? t0 : t1));
   }
   gpu::BarrierOp::create(b, loc);
 }
@@ -1983,6 +2137,10 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
 
   // Non-causal (pass 1): no outputs, only the state (and z) recurrence.
   bool outputs = cfg.causal;
+  // Per-token gates (scalar or constant); vector (GLA) gates take the
+  // scores from mma.sync (the decays make A differ per 16-row block).
+  bool vector = cfg.vectorGates();
+  bool scalarGates = cfg.hasGates() && !vector;
 
   // 1. Stage Q, K, Vᵀ, Sᵀ and the raw gates; make them visible to wgmma.
   beginChunk(c0, tok0, rows);
@@ -1993,8 +2151,11 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
   descBase = load(descSlot, idx(0));
 
   // 2. Cumulative gates b_t, and the key factors exp(b_C - b_s) of the
-  // state update.
-  if (cfg.hasGates()) {
+  // state update (vector gates: per feature, with K̃ and the decayed Kᵀ).
+  if (vector) {
+    cumulateVectorGates();
+    gpu::BarrierOp::create(b, loc);
+  } else if (scalarGates) {
     ifThen(ult(tid, idx(C)), [&] {
       auto sum = scf::ForOp::create(b, loc, idx(0), idx(C), idx(1),
                                     ValueRange{f(0.0), f(0.0)});
@@ -2013,6 +2174,10 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
     });
     gpu::BarrierOp::create(b, loc);
   }
+  // Delta rule: Vᵀ becomes Ṽᵀ (mma.sync and the blocked solve; step 4's
+  // proxy fence publishes it to wgmma).
+  if (cfg.delta())
+    emitDeltaValues(c0);
 
   // 3. P = Q·Kᵀ and O = Q·S for this warpgroup's 64 query rows.
   int64_t rowBase = 64; // rows per warpgroup
@@ -2022,7 +2187,16 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
     return descriptor(tileOff, cols, rowBase * group, 16 * kk, inSlot);
   };
   SmallVector<Value> p, out;
-  if (outputs) {
+  Value qz[2]; // vector gates, normalized: this lane's share of q̃ · z
+  if (outputs && vector) {
+    // This warp's 16 rows of the warpgroup's 64: the mma.sync fragments of
+    // P and O are its rows of the wgmma accumulators, value for value.
+    SmallVector<Frag> pf, of;
+    vectorScores(mul(warp, 16), cfg.normalized ? zRead(c0) : Value(), pf, of,
+                 qz, qt);
+    p = flatten(pf);
+    out = flatten(of);
+  } else if (outputs) {
     SmallVector<Value> pAndO = perWarpgroup(
         [&](int64_t grp) {
           Value pAcc = zeroAcc(C), oAcc = zeroAcc(BV);
@@ -2049,7 +2223,7 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
   Value t0 = add(add(mul(wg, rowBase), mul(wIn, 16)), g), t1 = add(t0, 8);
   if (outputs) {
     Value b0, b1, e0, e1;
-    if (cfg.hasGates()) {
+    if (scalarGates) {
       b0 = load(gs, t0);
       b1 = load(gs, t1);
       e0 = exp(b0);
@@ -2063,7 +2237,7 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
     for (int64_t r = 0; r < C / 2; r += 2) {
       Value s0 = add(twoQ, 8 * (r / 4)), s1 = add(s0, 1);
       Value bs0, bs1;
-      if (cfg.hasGates()) {
+      if (scalarGates) {
         bs0 = load(gs, s0);
         bs1 = load(gs, s1);
       }
@@ -2072,9 +2246,11 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
       SmallVector<Value, 2> pair;
       for (int64_t e = 0; e < 2; ++e) {
         Value x = p[r + e];
-        if (cfg.hasGates())
-          x = fmul(x, exp(fsub(upper ? b1 : b0, e ? bs1 : bs0)));
-        x = select(keep(e ? s1 : s0, t), x, f(0.0));
+        if (!vector) { // vectorScores masked and decayed its scores
+          if (scalarGates)
+            x = fmul(x, exp(fsub(upper ? b1 : b0, e ? bs1 : bs0)));
+          x = select(keep(e ? s1 : s0, t), x, f(0.0));
+        }
         if (cfg.normalized)
           rowSum[upper] = fadd(rowSum[upper], x);
         pair.push_back(toElt(x));
@@ -2090,7 +2266,12 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
       // Through shared memory: no register lives through step 5. Lane 0
       // of the quad stores (one writer per row).
       Value den[2];
-      wgmmaDenominators(zRead(c0), t0, t1, rowSum, e0, e1, den);
+      if (vector) {
+        for (int64_t half = 0; half < 2; ++half)
+          den[half] = quadSum(fadd(rowSum[half], qz[half]));
+      } else {
+        wgmmaDenominators(zRead(c0), t0, t1, rowSum, e0, e1, den);
+      }
       ifThen(
           arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, qd, idx(0)),
           [&] {
@@ -2099,8 +2280,9 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
           });
     }
   }
-  // Decayed Kᵀ: kd[d][s] = K[s][d] exp(b_C - b_s), 8 tokens per item.
-  {
+  // Decayed Kᵀ: kd[d][s] = K[s][d] exp(b_C - b_s), 8 tokens per item
+  // (vector gates: built in step 2).
+  if (!vector) {
     int64_t items = Dk * C / 8;
     int64_t steps = (items + cfg.threads() - 1) / cfg.threads();
     loop(steps, [&](Value i) {
@@ -2112,7 +2294,7 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
         for (int64_t e = 0; e < 8; ++e) {
           Value s = add(s8, e);
           Value x = load(ks, blockedOffset(s, d, Dk));
-          if (cfg.hasGates())
+          if (scalarGates)
             x = toElt(fmul(toF32(x), load(gf, s)));
           xs.push_back(x);
         }
@@ -2132,19 +2314,35 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
   gpu::BarrierOp::create(b, loc);
 
   // 5. O += P·V; S ← exp(b_C) S + (decayed K)ᵀ·V.
-  if (cfg.hasGates()) {
+  if (scalarGates) {
     Value decayAll = exp(load(gs, idx(C - 1)));
     for (Value &x : state)
       x = fmul(x, decayAll);
+  } else if (vector) {
+    // Row d of the state by exp(b_C[d]); a thread's values of tile j sit
+    // on two key rows (r / 2 even: row g, odd: g + 8).
+    SmallVector<Value> rowDecay;
+    for (int64_t i = 0; i < cfg.stateValues(); ++i) {
+      int64_t j = i / perTile, r = i % perTile;
+      if (r == 0 || r == 2)
+        rowDecay.push_back(exp(load(gb, {idx(C - 1), stateCoord(i).first})));
+      state[i] = fmul(state[i], rowDecay[2 * j + (r / 2) % 2]);
+    }
   }
-  SmallVector<Value> all = out;
-  all.append(state.begin(), state.end());
+  int64_t numOut = outputs ? BV / 2 : 0;
   SmallVector<Value> updated = perWarpgroup(
       [&](int64_t grp) {
         NVVM::WgmmaFenceAlignedOp::create(b, loc);
         Value oAcc;
-        if (outputs) {
+        if (outputs && vector) { // O = Q̃·S first
+          oAcc = zeroAcc(BV);
+          for (int64_t kk = 0; kk < Dk / 16; ++kk)
+            oAcc = wgmma(BV, groupRows(qtOff, Dk, kk, grp, /*inSlot=*/false),
+                         descriptor(stOff, Dk, 0, 16 * kk), oAcc, kk > 0);
+        } else if (outputs) {
           oAcc = packAcc(out);
+        }
+        if (outputs) {
           for (int64_t kk = 0; kk < C / 16; ++kk)
             oAcc = wgmma(BV, groupRows(psOff, C, kk, grp, /*inSlot=*/false),
                          descriptor(vtOff, C, 0, 16 * kk), oAcc, true);
@@ -2167,8 +2365,7 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
           vals.append(unpack(s, BV));
         return vals;
       },
-      all.size());
-  int64_t numOut = outputs ? BV / 2 : 0;
+      numOut + state.size());
   out.assign(updated.begin(), updated.begin() + numOut);
   state.assign(updated.begin() + numOut, updated.end());
 
@@ -2182,13 +2379,20 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
     storeOutputsWgmma(out, tok0, t0, t1, rows, cfg.normalized ? den : nullptr);
   }
   // z ← exp(b_C) z + Σ_s exp(b_C - b_s) k_s (into the other row of zs).
-  if (cfg.normalized) {
-    Value decayAll = cfg.hasGates() ? exp(load(gs, idx(C - 1))) : Value();
+  if (cfg.normalized && vector) {
+    updateNormalizer(
+        c0, rows,
+        [&](Value d) {
+          return exp(load(gb, {idx(C - 1), d}));
+        },
+        [&](Value s, Value d) { return vectorDecayedKey(s, d); });
+  } else if (cfg.normalized) {
+    Value decayAll = scalarGates ? exp(load(gs, idx(C - 1))) : Value();
     updateNormalizer(
         c0, rows, [&](Value) { return decayAll; },
         [&](Value s, Value d) {
           Value x = toF32(load(ks, blockedOffset(s, d, Dk)));
-          return cfg.hasGates() ? fmul(x, load(gf, s)) : x;
+          return scalarGates ? fmul(x, load(gf, s)) : x;
         });
   }
   gpu::BarrierOp::create(b, loc);
@@ -2226,8 +2430,6 @@ void KernelEmitter::wgmmaDenominators(Value zRow, Value t0, Value t1,
 }
 
 void KernelEmitter::emit(gpu::GPUFuncOp func) {
-  assert(!(cfg.wgmma && cfg.delta()) &&
-         "planGpuKernel keeps these forms on mma.sync");
   Block &entry = func.getBody().front();
   b.setInsertionPointToStart(&entry);
   auto args = entry.getArguments();
@@ -2340,19 +2542,32 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
       ksOff = ringOff + slotKOff;
     } else {
       qs = tile(C * Dk, qsOff);
-      ks = tile(C * Dk, ksOff);
+      (cfg.vectorGates() ? kr : ks) = tile(C * Dk, ksOff);
     }
     vt = tile(BV * C, vtOff);
     st = tile(BV * Dk, stOff);
     ps = tile(C * C, psOff);
     kd = tile(Dk * C, kdOff);
+    if (cfg.vectorGates()) { // K̃ (mma.sync operand) and the [C][Dk] gates
+      qt = tile(C * Dk, qtOff);
+      int64_t unused;
+      ks = tile(C * Dk, unused);
+      gb = carve({C, Dk}, f32);
+    }
     if (cfg.normalized) { // multiples of 128 bytes: the tiles stay aligned
       zs = carve({2, Dk}, f32);
       dens = carve({C}, f32);
     }
-    graw = carve({C}, f32);
-    gs = carve({C}, f32);
-    gf = carve({C}, f32);
+    if (!cfg.vectorGates()) {
+      graw = carve({C}, f32);
+      gs = carve({C}, f32);
+      gf = carve({C}, f32);
+    }
+    if (cfg.delta()) { // mma.sync tiles, as in the mma.sync kernel
+      am = carve({C, C + 1}, f32);
+      betas = carve({C}, f32);
+      tb = carve({C, cfg.ldC()}, cfg.elt);
+    }
     descSlot = carve({1}, b.getI64Type());
     Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, dyn);
     base = arith::IndexCastOp::create(b, loc, b.getI64Type(), base);

@@ -36,20 +36,21 @@ if [ "$*" != "--warps=8" ]; then
   emit scalar_f16_bhtd_64x32 "$@" --decay=scalar --dtype=f16 --layout=bhtd --dk=64 --dv=32
   emit elu_bf16_bhtd_64x128  "$@" --decay=none --feature-map=elu_plus_one --dtype=bf16 --layout=bhtd --dk=64 --dv=128
   emit relu_scalar_bf16_bthd_32x64 "$@" --decay=scalar --feature-map=relu --dtype=bf16 --layout=bthd --dk=32 --dv=64
-  # Per-key (GLA) gates: mma.sync kernel with an exact diagonal sub-block.
+  # Per-key (GLA) gates: exact diagonal sub-block; on sm_90 the wgmma kernel
+  # (scores on mma.sync, O and the state on wgmma) where it fits.
   emit gla_bf16_bthd_128     "$@" $gla128 --decay=vector --dtype=bf16 --layout=bthd --dk=128 --dv=128
   emit gla_f16_bhtd_64x32    "$@" --decay=vector --dtype=f16 --layout=bhtd --dk=64 --dv=32
   emit gla_exclusive_bf16_bhtd_64 "$@" --exclusive --decay=vector --dtype=bf16 --layout=bhtd --dk=64 --dv=64
   # Non-causal and normalized forms: wgmma on sm_90 at key dims of 64 and
-  # 128 (normalized GLA stays on mma.sync); with --warps=8 the mma.sync
-  # kernel's default chunk of 64 is too small for 8 warps.
+  # 128 (GLA included); with --warps=8 the mma.sync kernel's default chunk
+  # of 64 is too small for 8 warps.
   emit noncausal_bf16_bhtd_128 "$@" --non-causal --decay=none --dtype=bf16 --layout=bhtd --dk=128 --dv=128
   emit noncausal_norm_elu_f16_bthd_64 "$@" --non-causal --normalized --feature-map=elu_plus_one --dtype=f16 --layout=bthd --dk=64 --dv=64
   emit norm_elu_bf16_bthd_128 "$@" --normalized --decay=none --feature-map=elu_plus_one --dtype=bf16 --layout=bthd --dk=128 --dv=128
   emit norm_scalar_f16_bhtd_64 "$@" --normalized --decay=scalar --dtype=f16 --layout=bhtd --dk=64 --dv=64
   emit norm_exclusive_retnet_bf16_bthd_64 "$@" --normalized --exclusive --decay=constant --schedule=retnet --dtype=bf16 --layout=bthd --dk=64 --dv=64
   emit norm_gla_elu_bf16_bthd_128 "$@" $gla128 --normalized --decay=vector --feature-map=elu_plus_one --dtype=bf16 --layout=bthd --dk=128 --dv=128
-  # The (gated) delta rule: mma.sync only (sm_90 falls back to it), beta
+  # The (gated) delta rule (wgmma on sm_90 at key dims of 64 and 128), beta
   # read directly with every stage count.
   for d in delta gated_delta; do
     emit ${d}_bf16_bthd_64  "$@" --decay=$d --dtype=bf16 --layout=bthd --dk=64 --dv=64

@@ -1,8 +1,8 @@
 // RUN: linattn-opt %s --convert-linattn-to-gpu='chip=sm_90' -split-input-file | FileCheck %s
 
-// The wgmma kernel has the exclusive read (a strict mask) but neither the
-// non-causal nor the normalized form: mma=wgmma rejects those, and the
-// default on sm_90 falls back to the mma.sync kernel (target sm_90).
+// The wgmma kernel's exclusive read (a strict mask), non-causal form (a
+// second pass over the chunks) and normalized form (denominators through
+// shared memory).
 
 // CHECK-LABEL: gpu.module @exclusive [#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">]
 // CHECK: nvvm.wgmma.mma_async

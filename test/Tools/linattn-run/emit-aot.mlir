@@ -6,7 +6,7 @@
 // RUN: rm -rf %t && %S/../../GPU/check-ptx.sh %t linattn-run %ptxas | FileCheck %s
 // CHECK-NOT: FAIL
 // CHECK-NOT: SPILL
-// CHECK: 285 kernels assembled (56 with wgmma)
+// CHECK: 285 kernels assembled (94 with wgmma)
 
 // The manifest describes the kernel for the launchers (docs/gpu-kernel-abi.md).
 // RUN: linattn-run --emit-aot=%t/m --name=k --chip=sm_90 --decay=scalar --dtype=bf16 --layout=bthd --dk=128 --dv=128 | FileCheck %s --check-prefix=EMIT
@@ -43,9 +43,14 @@
 // NOMAP-NOT: "map"
 // RUN: linattn-run --emit-aot=%t/ns --name=k --chip=sm_90 --mma=sync --normalized --non-causal --dtype=f16 --dk=64 --dv=64 | FileCheck %s --check-prefix=NORMSYNC
 // NORMSYNC: wrote {{.*}}/k.ptx and .json (sm_90, mma.sync, 128 threads, block-v 32, 28672 bytes of shared memory)
-// Vector gates stay on mma.sync.
-// RUN: not linattn-run --emit-aot=%t/bad --chip=sm_90 --mma=wgmma --decay=vector --dk=64 --dv=64 --dtype=bf16 2>&1 | FileCheck %s --check-prefix=GLAWG
-// GLAWG: linattn-run: error: GPU kernel options: mma=wgmma does not support vector gates yet; use mma=sync
+// Vector gates and the delta rule get the wgmma kernel too (the delta rule
+// with block-v 32); key dims it cannot split are an error with mma=wgmma.
+// RUN: linattn-run --emit-aot=%t/gla --name=k --chip=sm_90 --decay=vector --dk=64 --dv=64 --dtype=bf16 | FileCheck %s --check-prefix=GLAWG
+// GLAWG: wrote {{.*}}/k.ptx and .json (sm_90a, wgmma, 128 threads, block-v 64, 81928 bytes of shared memory)
+// RUN: linattn-run --emit-aot=%t/delta --name=k --chip=sm_90 --decay=delta --dk=64 --dv=64 --dtype=bf16 | FileCheck %s --check-prefix=DELTAWG
+// DELTAWG: wrote {{.*}}/k.ptx and .json (sm_90a, wgmma, 128 threads, block-v 32, 67848 bytes of shared memory)
+// RUN: not linattn-run --emit-aot=%t/bad --chip=sm_90 --mma=wgmma --decay=delta --dk=32 --dv=64 --dtype=bf16 2>&1 | FileCheck %s --check-prefix=DELTA32
+// DELTA32: linattn-run: error: GPU kernel options: mma=wgmma needs warps a multiple of 4, chunk-size 64 per warpgroup and a key dim that is a multiple of 64 per warpgroup (warps 4, chunk-size 64, key dim 32)
 
 // Invalid specs get the same error as on the CPU, before any compilation.
 // RUN: not linattn-run --emit-aot=%t/bad --non-causal --decay=scalar --dtype=bf16 --dk=64 --dv=64 2>&1 | FileCheck %s --check-prefix=SPEC
