@@ -495,6 +495,10 @@ TuneConfig gpuTuneConfig(const GPUCompileOptions &o) {
               {"block_v", o.blockV},
               {"warps", o.warps},
               {"stages", o.stages}};
+  // The instruction set only once it is settled (tuned sm_90 variants);
+  // "auto" has no parameter.
+  if (o.mma == "wgmma" || o.mma == "sync")
+    c.params["wgmma"] = o.mma == "wgmma";
   return c;
 }
 
@@ -510,6 +514,8 @@ GPUCompileOptions gpuOptionsFromConfig(const TuneConfig &config,
   get("block_v", o.blockV);
   get("warps", o.warps);
   get("stages", o.stages);
+  if (auto it = config.params.find("wgmma"); it != config.params.end())
+    o.mma = it->second ? "wgmma" : "sync";
   return o;
 }
 
@@ -519,18 +525,26 @@ gpuTuningCandidates(const GPUCompileOptions &base) {
   auto same = [](const GPUCompileOptions &a, const GPUCompileOptions &b) {
     return gpuTuneConfig(a).params == gpuTuneConfig(b).params;
   };
+  // On sm_90 with mma=auto each shape also comes as the mma.sync kernel,
+  // so that the GPU decides between the two (e.g. GLA on wgmma holds more
+  // shared memory per block than on mma.sync).
+  std::vector<std::string> mmas = {base.mma};
+  if (base.mma == "auto" && llvm::StringRef(base.chip).starts_with("sm_90"))
+    mmas.push_back("sync");
   for (int64_t chunk : {32, 64, 128})
     for (int64_t bv : {16, 32, 64})
       for (int64_t warps : {2, 4, 8})
-        for (int64_t stages : {1, 2}) {
-          GPUCompileOptions o = base;
-          o.chunkSize = chunk;
-          o.blockV = bv;
-          o.warps = warps;
-          o.stages = stages;
-          if (!same(o, base))
-            out.push_back(o);
-        }
+        for (int64_t stages : {1, 2})
+          for (const std::string &mma : mmas) {
+            GPUCompileOptions o = base;
+            o.chunkSize = chunk;
+            o.blockV = bv;
+            o.warps = warps;
+            o.stages = stages;
+            o.mma = mma;
+            if (!same(o, base))
+              out.push_back(o);
+          }
   return out;
 }
 
@@ -561,6 +575,8 @@ std::string emitAOTVariants(const AttentionSpec &spec,
     o.blockV = plan.blockV;
     o.warps = plan.warps;
     o.stages = plan.stages;
+    if (llvm::StringRef(o.chip).starts_with("sm_90"))
+      o.mma = plan.wgmma ? "wgmma" : "sync";
     if (!seen.insert({plan.wgmma, plan.chunkSize, plan.blockV, plan.warps,
                       plan.stages})
              .second)

@@ -87,8 +87,9 @@ struct GPUKernelCacheStats {
 GPUKernelCacheStats gpuKernelCacheStats();
 
 /// The tunable options as backend "gpu" tuning parameters ("chunk",
-/// "block_v", "warps", ...); the chip is not a parameter (it is fixed per
-/// AOT set and part of the device fingerprint).
+/// "block_v", "warps", "stages", and "wgmma" 1/0 when mma is "wgmma" or
+/// "sync"); the chip is not a parameter (it is fixed per AOT set and part
+/// of the device fingerprint).
 TuneConfig gpuTuneConfig(const GPUCompileOptions &options);
 /// Applies the parameters of `config` to `base` (unknown names ignored).
 GPUCompileOptions gpuOptionsFromConfig(const TuneConfig &config,
@@ -96,7 +97,8 @@ GPUCompileOptions gpuOptionsFromConfig(const TuneConfig &config,
 
 /// The candidate family of the GPU tuner around `base` (same chip): every
 /// combination of chunk {32, 64, 128}, block_v {16, 32, 64}, warps
-/// {2, 4, 8} and stages {1, 2}, `base` first. Legality is decided by
+/// {2, 4, 8} and stages {1, 2}, on sm_90 with mma=auto each also as the
+/// mma.sync kernel ("wgmma": 0), `base` first. Legality is decided by
 /// compiling.
 std::vector<GPUCompileOptions>
 gpuTuningCandidates(const GPUCompileOptions &base);

@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "linattn/Runtime/Tuning.h"
+#include "linattn/Runtime/GPUCompile.h"
 
 #include "gtest/gtest.h"
 
@@ -156,6 +157,37 @@ TEST(TuningKeys, ConfigRoundTrip) {
   EXPECT_EQ(TuneConfig::fromOptions(o).describe(), "C=32 sub=8 tile=4x24");
   EXPECT_EQ(parseTuneMode("tune-if-missing"), TuneMode::TuneIfMissing);
   EXPECT_FALSE(parseTuneMode("sometimes").has_value());
+}
+
+TEST(TuningKeys, GpuFamilyAndMmaParameter) {
+  // sm_90 with mma=auto: every shape also as the mma.sync kernel, whose
+  // config says so ("wgmma": 0) and maps back to mma=sync.
+  GPUCompileOptions base;
+  base.chip = "sm_90";
+  std::vector<GPUCompileOptions> family = gpuTuningCandidates(base);
+  ASSERT_FALSE(family.empty());
+  EXPECT_EQ(family.front().mma, "auto");
+  EXPECT_EQ(gpuTuneConfig(base).params.count("wgmma"), 0u);
+  int sync = 0, autos = 0;
+  for (const GPUCompileOptions &o : family) {
+    if (o.mma == "sync") {
+      ++sync;
+      TuneConfig c = gpuTuneConfig(o);
+      EXPECT_EQ(c.params.at("wgmma"), 0);
+      EXPECT_EQ(gpuOptionsFromConfig(c, base).mma, "sync");
+    } else {
+      ++autos;
+    }
+  }
+  EXPECT_EQ(sync, 54);  // 3 chunks x 3 block-v x 3 warps x 2 stages
+  EXPECT_EQ(autos, 55); // base (defaults) + the 54 shapes
+  GPUCompileOptions wg = base;
+  wg.mma = "wgmma";
+  EXPECT_EQ(gpuOptionsFromConfig(gpuTuneConfig(wg), base).mma, "wgmma");
+  // Other chips have one kernel kind: no mma.sync copies.
+  base.chip = "sm_80";
+  for (const GPUCompileOptions &o : gpuTuningCandidates(base))
+    EXPECT_EQ(o.mma, "auto");
 }
 
 //===----------------------------------------------------------------------===//
