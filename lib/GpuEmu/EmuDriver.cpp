@@ -99,10 +99,6 @@ struct Launch {
   ucontext_t sched;
   int current = 0;
   std::string error;
-  /// The allocation of the last global access that passed the bounds
-  /// check, [hitBegin, hitEnd): most accesses fall in it again, and need no
-  /// lock or lookup (allocations a kernel uses stay for its launch).
-  uintptr_t hitBegin = 0, hitEnd = 0;
 };
 
 std::mutex launchMutex;
@@ -201,22 +197,12 @@ void trackShared(size_t off, size_t bytes, bool store) {
 }
 
 bool inAllocation(uintptr_t p, size_t bytes) {
-  // L is set during a launch (the kernel's accesses), null for the host's
-  // copies.
-  if (L && p >= L->hitBegin && p + bytes <= L->hitEnd)
-    return true;
   std::lock_guard<std::mutex> lock(memMutex);
   auto it = allocations.upper_bound(p);
   if (it == allocations.begin())
     return false;
   --it;
-  if (p + bytes > it->first + it->second)
-    return false;
-  if (L) {
-    L->hitBegin = it->first;
-    L->hitEnd = it->first + it->second;
-  }
-  return true;
+  return p + bytes <= it->first + it->second;
 }
 
 void fiberMain() {
