@@ -76,11 +76,10 @@ static int64_t wgmmaSharedBytes(int64_t dk, int64_t chunk, int64_t blockV,
                   + blockV * dk   // Sᵀ
                   + chunk * chunk // P
                   + dk * chunk;   // decayed Kᵀ
-  // Vector gates: + Q̃ and K̃ (mma.sync operands) and the cumulative gates
-  // [C][Dk] (f32); otherwise + the per-token gates and key factors. + 8:
-  // the descriptor base slot.
-  int64_t gates =
-      vectorGates ? chunk * dk * (2 * elementBytes + 4) : 3 * 4 * chunk;
+  // Vector gates: + the cumulative gates [C][Dk] (f32; K̃ shares the
+  // decayed Kᵀ's tile, Q̃ is written over Q); otherwise + the per-token
+  // gates and key factors. + 8: the descriptor base slot.
+  int64_t gates = vectorGates ? 4 * chunk * dk : 3 * 4 * chunk;
   return stages * slot + elems * elementBytes + gates + 8;
 }
 
@@ -172,8 +171,12 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
         options.blockV ? options.blockV : (wgmma && !form.delta ? 64 : 32), dv);
   };
   // Auto also keeps to mma.sync where the wgmma kernel's shared memory
-  // (with the default block-v) would not fit, e.g. GLA at key dim 256.
-  auto wgmmaSharedFits = [&] {
+  // (with the default block-v) would not fit, e.g. GLA at key dim 128 with
+  // 3 stages, and for GLA at key dims over 128, where the wgmma kernel
+  // spills (its state and the scores' operands exceed 255 registers).
+  auto wgmmaPreferred = [&] {
+    if (vectorGates && dk > 128)
+      return false;
     int64_t chunk = options.chunkSize ? options.chunkSize : 64 * (warps / 4);
     int64_t bv = defaultBlockV(true);
     return wgmmaSharedBytes(dk, chunk, bv, elementBytes, vectorGates,
@@ -183,7 +186,7 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
            limit;
   };
   plan.wgmma = mma == "wgmma" ||
-               (mma == "auto" && hopper && wgmmaFits() && wgmmaSharedFits());
+               (mma == "auto" && hopper && wgmmaFits() && wgmmaPreferred());
   plan.targetChip = plan.wgmma ? "sm_90a" : chip.str();
   plan.warps = warps;
   plan.threads = 32 * warps;
@@ -387,12 +390,12 @@ private:
     return {pairAt(tile, n, k0), pairAt(tile, n, add(k0, 8))};
   }
   /// Indices of (row, col) in `tile`: the wgmma kernel's operand tiles
-  /// (Q, K, K̃, Q̃, Sᵀ with Dk columns, Vᵀ with C) are core-matrix blocked,
+  /// (Q, K, K̃, Sᵀ with Dk columns, Vᵀ with C) are core-matrix blocked,
   /// every other tile is row-major.
   SmallVector<Value> tileIndex(Value tile, Value row, Value col) {
     if (cfg.wgmma && tile == vt)
       return {blockedOffset(row, col, cfg.chunk)};
-    if (cfg.wgmma && llvm::is_contained({qs, ks, kr, qt, st}, tile))
+    if (cfg.wgmma && llvm::is_contained({qs, ks, kr, st}, tile))
       return {blockedOffset(row, col, cfg.dk)};
     return {row, col};
   }
@@ -513,13 +516,14 @@ private:
   void emitChunk(Value c0, SmallVector<Value> &state);
   /// One chunk with per-key (GLA) gates, mma.sync.
   void emitChunkVector(Value c0, SmallVector<Value> &state);
-  /// Vector gates: the cumulative gates in gb, K̃ in ks and (wgmma) the
-  /// decayed Kᵀ in kd, from the staged raw gates and raw K (no barriers).
+  /// Vector gates: the cumulative gates in gb and K̃ in ks, from the staged
+  /// raw gates and raw K (no barriers).
   void cumulateVectorGates();
   /// Vector gates, the 16 query rows from row0 (one warp's, mma.sync from
   /// registers): p, the masked and decayed scores (C/8 fragments); out =
   /// (q ⊙ exp(b_t))·S (BV/8 fragments, from Sᵀ in st), or with `qtTile`
-  /// (wgmma) q ⊙ exp(b_t) written to that tile's rows instead; normalized,
+  /// (wgmma: qs itself) q ⊙ exp(b_t) written to that tile's rows instead
+  /// (with one barrier, which every thread must reach); normalized,
   /// qz[i] this lane's share of (q ⊙ exp(b_t))·z for row t0 / t1 (zs row
   /// zRow).
   void vectorScores(Value row0, Value zRow, SmallVector<Frag> &p,
@@ -682,7 +686,6 @@ private:
   // offsets.
   Value qs, ks, vt, st, ps, kd, graw, gs, gf;
   Value kr, gb; // vector gates: raw K and the cumulative gates [C][Dk] (f32)
-  Value qt;     // vector gates, wgmma: q ⊙ exp(b_t), the A of O = Q̃·S
   // Delta rule: the beta argument, the chunk's beta (f32 [C]) and the fp32
   // [C][C + 1] matrix with A below the diagonal, (I + A)^{-1} transposed
   // above it.
@@ -698,8 +701,7 @@ private:
   // fp32 [2][Dk] shared normalizer (read row and write row swap per chunk).
   // dens (wgmma) holds each row's denominator from step 4 to the stores.
   Value z0, z1, hasZ0, hasZ1, zs, dens;
-  int64_t qsOff = 0, ksOff = 0, qtOff = 0, vtOff = 0, stOff = 0, psOff = 0,
-          kdOff = 0;
+  int64_t qsOff = 0, ksOff = 0, vtOff = 0, stOff = 0, psOff = 0, kdOff = 0;
   Value descSlot; // shared i64 holding (shared address >> 4) of the buffer
   Value descBase; // its value, loaded once per chunk
   Value wg, wIn;  // warpgroup and warp within it (wgmma)
@@ -1356,8 +1358,7 @@ void KernelEmitter::cumulateVectorGates() {
   // One thread per key feature d: cumulative gates b_t[d] down the chunk
   // (rows past the end have raw gates 0, so b stays flat there), then
   // K̃[s][d] = k_s[d] exp(b_e[d] - b_s[d]) with e the last row of s's
-  // 16-row block (a factor <= 1, so nothing overflows), and for wgmma the
-  // decayed Kᵀ kd[d][s] = k_s[d] exp(b_C[d] - b_s[d]) of the state update.
+  // 16-row block (a factor <= 1, so nothing overflows).
   loop((Dk + cfg.threads() - 1) / cfg.threads(), [&](Value it) {
     Value d = add(mul(it, cfg.threads()), tid);
     ifThen(ult(d, idx(Dk)), [&] {
@@ -1371,16 +1372,11 @@ void KernelEmitter::cumulateVectorGates() {
         store(acc, gb, {t, d});
         scf::YieldOp::create(b, loc, acc);
       }
-      Value bLast = sum.getResult(0);
       loop(C, [&](Value s) {
         Value e = add(mul(arith::DivUIOp::create(b, loc, s, idx(16)), 16), 15);
-        Value bs = load(gb, {s, d});
         Value x = toF32(load(kr, dkIndex(s, d)));
-        store(toElt(fmul(x, exp(fsub(load(gb, {e, d}), bs)))), ks,
-              dkIndex(s, d));
-        if (cfg.wgmma)
-          store(toElt(fmul(x, exp(fsub(bLast, bs)))), kd,
-                blockedOffset(d, s, C));
+        Value fac = exp(fsub(load(gb, {e, d}), load(gb, {s, d})));
+        store(toElt(fmul(x, fac)), ks, dkIndex(s, d));
       });
     });
   });
@@ -1401,6 +1397,58 @@ void KernelEmitter::vectorScores(Value row0, Value zRow, SmallVector<Frag> &p,
   Value ref = arith::MaxSIOp::create(
       b, loc, arith::SubIOp::create(b, loc, row0, idx(1)), idx(0));
   Value t0 = add(row0, g), t1 = add(t0, 8);
+  // The diagonal block, exactly: P[t][s] = Σ_d q k exp(b_t - b_s), in
+  // fragment ns's four values if ns is in it, else `other`.
+  auto diagonal = [&](int64_t ns, ValueRange other) {
+    Value diag = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, blk,
+                                       idx(ns / 2));
+    auto ifOp =
+        scf::IfOp::create(b, loc, SmallVector<Type>(4, f32), diag, true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    Value s0 = add(twoQ, 8 * ns), s1 = add(s0, 1);
+    auto sum = scf::ForOp::create(b, loc, idx(0), idx(Dk), idx(1),
+                                  SmallVector<Value>(4, f(0.0)));
+    {
+      OpBuilder::InsertionGuard inner(b);
+      b.setInsertionPointToStart(sum.getBody());
+      Value d = sum.getInductionVar();
+      Value qa = toF32(load(qs, dkIndex(t0, d)));
+      Value qb = toF32(load(qs, dkIndex(t1, d)));
+      Value ka = toF32(load(kr, dkIndex(s0, d)));
+      Value kb = toF32(load(kr, dkIndex(s1, d)));
+      Value ga = load(gb, {t0, d}), gbv = load(gb, {t1, d});
+      Value sa = load(gb, {s0, d}), sb = load(gb, {s1, d});
+      // exp of a positive difference (s > t) is masked out later; clamp
+      // so it cannot produce inf * 0.
+      auto term = [&](Value qv, Value gt, Value kv, Value gsv) {
+        Value x = arith::MinimumFOp::create(b, loc, fsub(gt, gsv), f(0.0));
+        return fmul(fmul(qv, kv), exp(x));
+      };
+      auto acc = sum.getRegionIterArgs();
+      SmallVector<Value> next = {fadd(acc[0], term(qa, ga, ka, sa)),
+                                 fadd(acc[1], term(qa, ga, kb, sb)),
+                                 fadd(acc[2], term(qb, gbv, ka, sa)),
+                                 fadd(acc[3], term(qb, gbv, kb, sb))};
+      scf::YieldOp::create(b, loc, next);
+    }
+    scf::YieldOp::create(b, loc, sum.getResults());
+    b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+    scf::YieldOp::create(b, loc, other);
+    return Frag(ifOp.getResults().begin(), ifOp.getResults().end());
+  };
+  // With q ⊙ exp(b_t) written over Q (qtTile = qs), the diagonal block,
+  // which reads raw q across the quad, comes first, behind a barrier before
+  // the first write; the steps then add nothing to blocks j >= i (their A
+  // is zero), so the diagonal's values stay. Otherwise the steps fill
+  // every block and the diagonal replaces its own afterwards.
+  bool inPlace = qtTile == qs;
+  p.assign(C / 8, zeroFrag());
+  if (inPlace) {
+    for (int64_t ns = 0; ns < C / 8; ++ns)
+      p[ns] = diagonal(ns, zeroFrag());
+    gpu::BarrierOp::create(b, loc);
+  }
   // One step per 16 features: (p, out, qz) -> (p, out, qz).
   auto step = [&](Value kk, ValueRange args) -> SmallVector<Value> {
     SmallVector<Value> flat(args);
@@ -1436,14 +1484,17 @@ void KernelEmitter::vectorScores(Value row0, Value zRow, SmallVector<Frag> &p,
     };
     for (int64_t j = 0; j < C / 16; ++j) {
       // exp(b_r - b_e_j) per column; clamped at 0 so that blocks j >= i
-      // (masked or replaced below) cannot overflow.
+      // (masked or replaced below) cannot overflow; in place, 0 there.
       Value fj[4];
-      for (int64_t c = 0; c < 4; ++c)
+      for (int64_t c = 0; c < 4; ++c) {
         fj[c] = exp(arith::MinimumFOp::create(
             b, loc,
             fsub(load(gb, {ref, cols[c]}),
                  load(gb, {idx(16 * j + 15), cols[c]})),
             f(0.0)));
+        if (inPlace)
+          fj[c] = select(ult(idx(j), blk), fj[c], f(0.0));
+      }
       SmallVector<Value> a = packA([&](int64_t e) {
         int64_t reg = e / 2;
         return fmul(qt[e], fj[(reg / 2) * 2 + e % 2]);
@@ -1476,7 +1527,8 @@ void KernelEmitter::vectorScores(Value row0, Value zRow, SmallVector<Frag> &p,
   // The wgmma kernel rolls the steps (its own staging and accumulators
   // leave no registers for the loads and exps of all steps at once); the
   // mma.sync kernel unrolls them, with constant offsets.
-  SmallVector<Value> acc(C / 2 + (qtTile ? 0 : BV / 2) + 2, f(0.0));
+  SmallVector<Value> acc = flatten(p);
+  acc.append((qtTile ? 0 : BV / 2) + 2, f(0.0));
   if (qtTile) {
     acc = rolledLoop(Dk / 16, acc, step);
   } else {
@@ -1487,48 +1539,9 @@ void KernelEmitter::vectorScores(Value row0, Value zRow, SmallVector<Frag> &p,
   out = toFrags(ArrayRef<Value>(acc).slice(C / 2, acc.size() - C / 2 - 2));
   qz[0] = acc[acc.size() - 2];
   qz[1] = acc.back();
-  // The diagonal block, exactly: P[t][s] = Σ_d q k exp(b_t - b_s).
-  for (int64_t ns = 0; ns < C / 8; ++ns) {
-    Value diag = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, blk,
-                                       idx(ns / 2));
-    auto ifOp =
-        scf::IfOp::create(b, loc, SmallVector<Type>(4, f32), diag, true);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-      Value s0 = add(twoQ, 8 * ns), s1 = add(s0, 1);
-      auto sum = scf::ForOp::create(b, loc, idx(0), idx(Dk), idx(1),
-                                    SmallVector<Value>(4, f(0.0)));
-      {
-        OpBuilder::InsertionGuard inner(b);
-        b.setInsertionPointToStart(sum.getBody());
-        Value d = sum.getInductionVar();
-        Value qa = toF32(load(qs, dkIndex(t0, d)));
-        Value qb = toF32(load(qs, dkIndex(t1, d)));
-        Value ka = toF32(load(kr, dkIndex(s0, d)));
-        Value kb = toF32(load(kr, dkIndex(s1, d)));
-        Value ga = load(gb, {t0, d}), gbv = load(gb, {t1, d});
-        Value sa = load(gb, {s0, d}), sb = load(gb, {s1, d});
-        // exp of a positive difference (s > t) is masked out later; clamp
-        // so it cannot produce inf * 0.
-        auto term = [&](Value qv, Value gt, Value kv, Value gsv) {
-          Value x = arith::MinimumFOp::create(b, loc, fsub(gt, gsv), f(0.0));
-          return fmul(fmul(qv, kv), exp(x));
-        };
-        auto acc = sum.getRegionIterArgs();
-        SmallVector<Value> next = {fadd(acc[0], term(qa, ga, ka, sa)),
-                                   fadd(acc[1], term(qa, ga, kb, sb)),
-                                   fadd(acc[2], term(qb, gbv, ka, sa)),
-                                   fadd(acc[3], term(qb, gbv, kb, sb))};
-        scf::YieldOp::create(b, loc, next);
-      }
-      scf::YieldOp::create(b, loc, sum.getResults());
-      b.setInsertionPointToStart(&ifOp.getElseRegion().front());
-      scf::YieldOp::create(b, loc, ValueRange(p[ns]));
-    }
-    for (int64_t e = 0; e < 4; ++e)
-      p[ns][e] = ifOp.getResult(e);
-  }
+  if (!inPlace)
+    for (int64_t ns = 0; ns < C / 8; ++ns)
+      p[ns] = diagonal(ns, p[ns]);
   for (int64_t ns = 0; ns < C / 8; ++ns) {
     Value s0 = add(twoQ, 8 * ns), s1 = add(s0, 1);
     for (int64_t e = 0; e < 4; ++e)
@@ -2193,7 +2206,7 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
     // P and O are its rows of the wgmma accumulators, value for value.
     SmallVector<Frag> pf, of;
     vectorScores(mul(warp, 16), cfg.normalized ? zRead(c0) : Value(), pf, of,
-                 qz, qt);
+                 qz, /*qtTile=*/qs);
     p = flatten(pf);
     out = flatten(of);
   } else if (outputs) {
@@ -2281,8 +2294,11 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
     }
   }
   // Decayed Kᵀ: kd[d][s] = K[s][d] exp(b_C - b_s), 8 tokens per item
-  // (vector gates: built in step 2).
-  if (!vector) {
+  // (vector gates: exp(b_C[d] - b_s[d]), over K̃ once every warp has read
+  // it).
+  if (vector)
+    gpu::BarrierOp::create(b, loc);
+  {
     int64_t items = Dk * C / 8;
     int64_t steps = (items + cfg.threads() - 1) / cfg.threads();
     loop(steps, [&](Value i) {
@@ -2293,7 +2309,8 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
         SmallVector<Value> xs;
         for (int64_t e = 0; e < 8; ++e) {
           Value s = add(s8, e);
-          Value x = load(ks, blockedOffset(s, d, Dk));
+          Value x = vector ? toElt(vectorDecayedKey(s, d))
+                           : load(ks, blockedOffset(s, d, Dk));
           if (scalarGates)
             x = toElt(fmul(toF32(x), load(gf, s)));
           xs.push_back(x);
@@ -2337,7 +2354,7 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
         if (outputs && vector) { // O = Q̃·S first
           oAcc = zeroAcc(BV);
           for (int64_t kk = 0; kk < Dk / 16; ++kk)
-            oAcc = wgmma(BV, groupRows(qtOff, Dk, kk, grp, /*inSlot=*/false),
+            oAcc = wgmma(BV, groupRows(qsOff, Dk, kk, grp, /*inSlot=*/true),
                          descriptor(stOff, Dk, 0, 16 * kk), oAcc, kk > 0);
         } else if (outputs) {
           oAcc = packAcc(out);
@@ -2548,10 +2565,8 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     st = tile(BV * Dk, stOff);
     ps = tile(C * C, psOff);
     kd = tile(Dk * C, kdOff);
-    if (cfg.vectorGates()) { // K̃ (mma.sync operand) and the [C][Dk] gates
-      qt = tile(C * Dk, qtOff);
-      int64_t unused;
-      ks = tile(C * Dk, unused);
+    if (cfg.vectorGates()) { // K̃ over the decayed Kᵀ; the [C][Dk] gates
+      ks = kd;
       gb = carve({C, Dk}, f32);
     }
     if (cfg.normalized) { // multiples of 128 bytes: the tiles stay aligned

@@ -6,7 +6,7 @@
 // RUN: rm -rf %t && %S/../../GPU/check-ptx.sh %t linattn-run %ptxas | FileCheck %s
 // CHECK-NOT: FAIL
 // CHECK-NOT: SPILL
-// CHECK: 285 kernels assembled (94 with wgmma)
+// CHECK: 285 kernels assembled (96 with wgmma)
 
 // The manifest describes the kernel for the launchers (docs/gpu-kernel-abi.md).
 // RUN: linattn-run --emit-aot=%t/m --name=k --chip=sm_90 --decay=scalar --dtype=bf16 --layout=bthd --dk=128 --dv=128 | FileCheck %s --check-prefix=EMIT
@@ -46,7 +46,7 @@
 // Vector gates and the delta rule get the wgmma kernel too (the delta rule
 // with block-v 32); key dims it cannot split are an error with mma=wgmma.
 // RUN: linattn-run --emit-aot=%t/gla --name=k --chip=sm_90 --decay=vector --dk=64 --dv=64 --dtype=bf16 | FileCheck %s --check-prefix=GLAWG
-// GLAWG: wrote {{.*}}/k.ptx and .json (sm_90a, wgmma, 128 threads, block-v 64, 81928 bytes of shared memory)
+// GLAWG: wrote {{.*}}/k.ptx and .json (sm_90a, wgmma, 128 threads, block-v 64, 65544 bytes of shared memory)
 // RUN: linattn-run --emit-aot=%t/delta --name=k --chip=sm_90 --decay=delta --dk=64 --dv=64 --dtype=bf16 | FileCheck %s --check-prefix=DELTAWG
 // DELTAWG: wrote {{.*}}/k.ptx and .json (sm_90a, wgmma, 128 threads, block-v 32, 67848 bytes of shared memory)
 // RUN: not linattn-run --emit-aot=%t/bad --chip=sm_90 --mma=wgmma --decay=delta --dk=32 --dv=64 --dtype=bf16 2>&1 | FileCheck %s --check-prefix=DELTA32
