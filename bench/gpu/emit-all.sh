@@ -37,4 +37,9 @@ for d in 64 128; do
     --chip=sm_90 --dtype=bf16 --layout=bthd --decay=scalar --dk=$d --dv=$d \
     >/dev/null
 done
+# GLA at D = 128: the family decides between the wgmma kernel (one 147 KB
+# block per SM) and the mma.sync kernel (two 98 KB blocks).
+"$RUN" --emit-aot="$OUT/tune" --aot-variants=tune --name=vector_d128 \
+  --chip=sm_90 --dtype=bf16 --layout=bthd --decay=vector --dk=128 --dv=128 \
+  >/dev/null
 du -sh "$OUT"
