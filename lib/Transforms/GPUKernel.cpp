@@ -521,14 +521,13 @@ private:
   void cumulateVectorGates();
   /// Vector gates, the 16 query rows from row0 (one warp's, mma.sync from
   /// registers): p, the masked and decayed scores (C/8 fragments); out =
-  /// (q ⊙ exp(b_t))·S (BV/8 fragments, from Sᵀ in st), or with `qtTile`
-  /// (wgmma: qs itself) q ⊙ exp(b_t) written to that tile's rows instead
-  /// (with one barrier, which every thread must reach); normalized,
+  /// (q ⊙ exp(b_t))·S (BV/8 fragments, from Sᵀ in st), or with `overQ`
+  /// (wgmma) q ⊙ exp(b_t) written over the rows' Q instead (with one
+  /// barrier, which every thread must reach); normalized,
   /// qz[i] this lane's share of (q ⊙ exp(b_t))·z for row t0 / t1 (zs row
   /// zRow).
   void vectorScores(Value row0, Value zRow, SmallVector<Frag> &p,
-                    SmallVector<Frag> &out, Value qz[2],
-                    Value qtTile = nullptr);
+                    SmallVector<Frag> &out, Value qz[2], bool overQ = false);
   /// Vector gates: k_s[d] exp(b_C[d] - b_s[d]) (f32) from raw K and gb.
   Value vectorDecayedKey(Value s, Value d);
   /// The (gated) delta rule's new values of one chunk (mma.sync): replaces
@@ -1384,7 +1383,7 @@ void KernelEmitter::cumulateVectorGates() {
 
 void KernelEmitter::vectorScores(Value row0, Value zRow, SmallVector<Frag> &p,
                                  SmallVector<Frag> &out, Value qz[2],
-                                 Value qtTile) {
+                                 bool overQ) {
   // Row block i (16 rows, reference r = 16 i - 1): off-diagonal blocks
   // j < i on tensor cores with A = q exp(b_t - b_r) ⊙ exp(b_r - b_e_j) and
   // B = K̃_j; the diagonal block exactly, element by element; the
@@ -1437,14 +1436,13 @@ void KernelEmitter::vectorScores(Value row0, Value zRow, SmallVector<Frag> &p,
     scf::YieldOp::create(b, loc, other);
     return Frag(ifOp.getResults().begin(), ifOp.getResults().end());
   };
-  // With q ⊙ exp(b_t) written over Q (qtTile = qs), the diagonal block,
+  // With q ⊙ exp(b_t) written over Q (overQ), the diagonal block,
   // which reads raw q across the quad, comes first, behind a barrier before
   // the first write; the steps then add nothing to blocks j >= i (their A
   // is zero), so the diagonal's values stay. Otherwise the steps fill
   // every block and the diagonal replaces its own afterwards.
-  bool inPlace = qtTile == qs;
   p.assign(C / 8, zeroFrag());
-  if (inPlace) {
+  if (overQ) {
     for (int64_t ns = 0; ns < C / 8; ++ns)
       p[ns] = diagonal(ns, zeroFrag());
     gpu::BarrierOp::create(b, loc);
@@ -1492,7 +1490,7 @@ void KernelEmitter::vectorScores(Value row0, Value zRow, SmallVector<Frag> &p,
             fsub(load(gb, {ref, cols[c]}),
                  load(gb, {idx(16 * j + 15), cols[c]})),
             f(0.0)));
-        if (inPlace)
+        if (overQ)
           fj[c] = select(ult(idx(j), blk), fj[c], f(0.0));
       }
       SmallVector<Value> a = packA([&](int64_t e) {
@@ -1502,7 +1500,7 @@ void KernelEmitter::vectorScores(Value row0, Value zRow, SmallVector<Frag> &p,
       for (int64_t ns = 2 * j; ns < 2 * j + 2; ++ns)
         pk[ns] = mma(a, fragBDk(ks, 8 * ns, k16), pk[ns]);
     }
-    if (qtTile) {
+    if (overQ) {
       // The pairs of qs8 are adjacent columns of one row.
       for (int64_t e = 0; e < 8; e += 2) {
         int64_t reg = e / 2, c = (reg / 2) * 2;
@@ -1510,8 +1508,7 @@ void KernelEmitter::vectorScores(Value row0, Value zRow, SmallVector<Frag> &p,
             b, loc, VectorType::get({2}, cfg.elt),
             ValueRange{toElt(qs8[e]), toElt(qs8[e + 1])});
         vector::StoreOp::create(
-            b, loc, pair, qtTile,
-            dkIndexAt(t0, reg % 2 * 8, twoQ, colOff[c], k16))
+            b, loc, pair, qs, dkIndexAt(t0, reg % 2 * 8, twoQ, colOff[c], k16))
             .setAlignment(4);
       }
     } else {
@@ -1528,8 +1525,8 @@ void KernelEmitter::vectorScores(Value row0, Value zRow, SmallVector<Frag> &p,
   // leave no registers for the loads and exps of all steps at once); the
   // mma.sync kernel unrolls them, with constant offsets.
   SmallVector<Value> acc = flatten(p);
-  acc.append((qtTile ? 0 : BV / 2) + 2, f(0.0));
-  if (qtTile) {
+  acc.append((overQ ? 0 : BV / 2) + 2, f(0.0));
+  if (overQ) {
     acc = rolledLoop(Dk / 16, acc, step);
   } else {
     for (int64_t kk = 0; kk < Dk / 16; ++kk)
@@ -1539,7 +1536,7 @@ void KernelEmitter::vectorScores(Value row0, Value zRow, SmallVector<Frag> &p,
   out = toFrags(ArrayRef<Value>(acc).slice(C / 2, acc.size() - C / 2 - 2));
   qz[0] = acc[acc.size() - 2];
   qz[1] = acc.back();
-  if (!inPlace)
+  if (!overQ)
     for (int64_t ns = 0; ns < C / 8; ++ns)
       p[ns] = diagonal(ns, p[ns]);
   for (int64_t ns = 0; ns < C / 8; ++ns) {
@@ -2206,7 +2203,7 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
     // P and O are its rows of the wgmma accumulators, value for value.
     SmallVector<Frag> pf, of;
     vectorScores(mul(warp, 16), cfg.normalized ? zRead(c0) : Value(), pf, of,
-                 qz, /*qtTile=*/qs);
+                 qz, /*overQ=*/true);
     p = flatten(pf);
     out = flatten(of);
   } else if (outputs) {
