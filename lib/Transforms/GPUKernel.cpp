@@ -87,6 +87,22 @@ static int64_t wgmmaSharedBytes(int64_t dk, int64_t chunk, int64_t blockV,
 /// the Dk-vector, the one read by a chunk and the one it writes.
 static int64_t normalizerSharedBytes(int64_t dk) { return 2 * 4 * dk; }
 
+static int64_t deltaSharedBytes(int64_t chunk, int64_t elementBytes);
+
+/// All shared-memory bytes of the wgmma kernel for `form`: + z and the
+/// rows' denominators when normalized, + the delta rule's tiles.
+static int64_t wgmmaFormSharedBytes(int64_t dk, int64_t chunk, int64_t blockV,
+                                    int64_t elementBytes,
+                                    const GpuKernelForm &form, int64_t stages) {
+  int64_t bytes = wgmmaSharedBytes(dk, chunk, blockV, elementBytes,
+                                   form.vectorGates, stages);
+  if (form.normalized)
+    bytes += normalizerSharedBytes(dk) + 4 * chunk;
+  if (form.delta)
+    bytes += deltaSharedBytes(chunk, elementBytes);
+  return bytes;
+}
+
 /// Shared-memory bytes the delta rule adds (mma.sync): the fp32 [C][C + 1]
 /// matrix holding A below the diagonal and (I + A)^{-1} transposed above
 /// it, the chunk's beta (fp32) and (I + A)^{-1} as a padded 16-bit tile.
@@ -178,12 +194,9 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
     if (vectorGates && dk > 128)
       return false;
     int64_t chunk = options.chunkSize ? options.chunkSize : 64 * (warps / 4);
-    int64_t bv = defaultBlockV(true);
-    return wgmmaSharedBytes(dk, chunk, bv, elementBytes, vectorGates,
-                            options.stages ? options.stages : 1) +
-               (form.normalized ? normalizerSharedBytes(dk) + 4 * chunk : 0) +
-               (form.delta ? deltaSharedBytes(chunk, elementBytes) : 0) <=
-           limit;
+    return wgmmaFormSharedBytes(dk, chunk, defaultBlockV(true), elementBytes,
+                                form,
+                                options.stages ? options.stages : 1) <= limit;
   };
   plan.wgmma = mma == "wgmma" ||
                (mma == "auto" && hopper && wgmmaFits() && wgmmaPreferred());
@@ -227,11 +240,7 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
       return msg;
     }
     plan.sharedBytes =
-        wgmmaSharedBytes(dk, C, BV, elementBytes, vectorGates, plan.stages);
-    if (form.normalized) // + z and the rows' denominators
-      plan.sharedBytes += normalizerSharedBytes(dk) + 4 * C;
-    if (form.delta)
-      plan.sharedBytes += deltaSharedBytes(C, elementBytes);
+        wgmmaFormSharedBytes(dk, C, BV, elementBytes, form, plan.stages);
   } else {
     if (C <= 0 || C % (16 * warps) || C > 256) {
       os << "chunk-size " << C << " must be a multiple of 16 * warps ("
@@ -399,14 +408,8 @@ private:
       return {blockedOffset(row, col, cfg.dk)};
     return {row, col};
   }
-  /// Indices of (row, col) in a tile with Dk columns (Q, K, K̃, Sᵀ):
-  /// core-matrix blocked for wgmma, padded row-major for mma.sync.
-  SmallVector<Value> dkIndex(Value row, Value col) {
-    if (cfg.wgmma)
-      return {blockedOffset(row, col, cfg.dk)};
-    return {row, col};
-  }
-  /// dkIndex(r0 + dr, c0 + dc), written so that it folds into a per-thread
+  /// tileIndex(r0 + dr, c0 + dc) of a tile with Dk columns (Q, K, K̃, Sᵀ),
+  /// written so that it folds into a per-thread
   /// base and a constant (addresses in unrolled code then cost no
   /// registers): for wgmma, dr must be a multiple of 8 and c0 % 8 + dc % 8
   /// at most 7, e.g. c0 = 2q and dc % 8 <= 1.
@@ -423,17 +426,20 @@ private:
                    dr / 8 * cfg.dk * 8 + dc / 8 * 64 + dc % 8);
     return {c8 ? add(at, mul(c8, 8)) : at};
   }
+  /// pairAt of a tile with Dk columns at dkIndexAt(r0, dr, c0, dc, c8).
+  Value pairDk(Value tile, Value r0, int64_t dr, Value c0, int64_t dc,
+               Value c8 = nullptr) {
+    auto v = vector::LoadOp::create(b, loc, VectorType::get({2}, cfg.elt), tile,
+                                    dkIndexAt(r0, dr, c0, dc, c8));
+    v.setAlignment(4);
+    return operand(v);
+  }
   /// fragB from a tile with Dk columns in either layout: n = g + dn,
   /// k = 2q + k16 (k16 a multiple of 16).
   SmallVector<Value> fragBDk(Value tile, int64_t dn, Value k16) {
     Value twoQ = mul(qd, 2);
-    auto at = [&](int64_t dc) {
-      auto v = vector::LoadOp::create(b, loc, VectorType::get({2}, cfg.elt),
-                                      tile, dkIndexAt(g, dn, twoQ, dc, k16));
-      v.setAlignment(4);
-      return operand(v);
-    };
-    return {at(0), at(8)};
+    return {pairDk(tile, g, dn, twoQ, 0, k16),
+            pairDk(tile, g, dn, twoQ, 8, k16)};
   }
   Frag mma(ArrayRef<Value> a, ArrayRef<Value> bOp, ArrayRef<Value> c) {
     auto structTy =
@@ -530,6 +536,15 @@ private:
                     SmallVector<Frag> &out, Value qz[2], bool overQ = false);
   /// Vector gates: k_s[d] exp(b_C[d] - b_s[d]) (f32) from raw K and gb.
   Value vectorDecayedKey(Value s, Value d);
+  /// Vector gates: z[d] ← exp(b_C[d]) z[d] + Σ_s k_s[d] exp(b_C[d] - b_s[d]).
+  void updateNormalizerVector(Value c0, Value rows) {
+    updateNormalizer(
+        c0, rows,
+        [&](Value d) {
+          return exp(load(gb, {idx(cfg.chunk - 1), d}));
+        },
+        [&](Value s, Value d) { return vectorDecayedKey(s, d); });
+  }
   /// The (gated) delta rule's new values of one chunk (mma.sync): replaces
   /// Vᵀ in vt by Ṽᵀ, after which emitChunk's outputs and state update are
   /// those of the delta rule.
@@ -560,13 +575,8 @@ private:
       // fragA in either layout, as a base and constants (dkIndexAt).
       SmallVector<Value> a;
       for (int64_t dc : {0, 8})
-        for (int64_t dr : {0, 8}) {
-          auto v = vector::LoadOp::create(
-              b, loc, VectorType::get({2}, cfg.elt), aTile,
-              dkIndexAt(t0, dr, twoQ, 16 * kk + dc));
-          v.setAlignment(4);
-          a.push_back(operand(v));
-        }
+        for (int64_t dr : {0, 8})
+          a.push_back(pairDk(aTile, t0, dr, twoQ, 16 * kk + dc));
       for (int64_t n = 0; n < cols / 8; ++n)
         acc[n] = mma(a, fragBDk(bTile, 8 * n, idx(16 * kk)), acc[n]);
     }
@@ -1373,9 +1383,9 @@ void KernelEmitter::cumulateVectorGates() {
       }
       loop(C, [&](Value s) {
         Value e = add(mul(arith::DivUIOp::create(b, loc, s, idx(16)), 16), 15);
-        Value x = toF32(load(kr, dkIndex(s, d)));
+        Value x = toF32(load(kr, tileIndex(kr, s, d)));
         Value fac = exp(fsub(load(gb, {e, d}), load(gb, {s, d})));
-        store(toElt(fmul(x, fac)), ks, dkIndex(s, d));
+        store(toElt(fmul(x, fac)), ks, tileIndex(ks, s, d));
       });
     });
   });
@@ -1412,10 +1422,10 @@ void KernelEmitter::vectorScores(Value row0, Value zRow, SmallVector<Frag> &p,
       OpBuilder::InsertionGuard inner(b);
       b.setInsertionPointToStart(sum.getBody());
       Value d = sum.getInductionVar();
-      Value qa = toF32(load(qs, dkIndex(t0, d)));
-      Value qb = toF32(load(qs, dkIndex(t1, d)));
-      Value ka = toF32(load(kr, dkIndex(s0, d)));
-      Value kb = toF32(load(kr, dkIndex(s1, d)));
+      Value qa = toF32(load(qs, tileIndex(qs, t0, d)));
+      Value qb = toF32(load(qs, tileIndex(qs, t1, d)));
+      Value ka = toF32(load(kr, tileIndex(kr, s0, d)));
+      Value kb = toF32(load(kr, tileIndex(kr, s1, d)));
       Value ga = load(gb, {t0, d}), gbv = load(gb, {t1, d});
       Value sa = load(gb, {s0, d}), sb = load(gb, {s1, d});
       // exp of a positive difference (s > t) is masked out later; clamp
@@ -1548,7 +1558,7 @@ void KernelEmitter::vectorScores(Value row0, Value zRow, SmallVector<Frag> &p,
 }
 
 Value KernelEmitter::vectorDecayedKey(Value s, Value d) {
-  Value x = toF32(load(kr, dkIndex(s, d)));
+  Value x = toF32(load(kr, tileIndex(kr, s, d)));
   return fmul(x,
               exp(fsub(load(gb, {idx(cfg.chunk - 1), d}), load(gb, {s, d}))));
 }
@@ -1605,14 +1615,8 @@ void KernelEmitter::emitChunkVector(Value c0, SmallVector<Value> &flatState) {
   accumulateKV(
       state, [](Value) { return Value(); },
       [&](Value s, Value d, Value) { return vectorDecayedKey(s, d); });
-  // z[d] ← exp(b_C[d]) z[d] + Σ_s k_s[d] exp(b_C[d] - b_s[d]).
   if (cfg.normalized)
-    updateNormalizer(
-        c0, rows,
-        [&](Value d) {
-          return exp(load(gb, {last, d}));
-        },
-        [&](Value s, Value d) { return vectorDecayedKey(s, d); });
+    updateNormalizerVector(c0, rows);
   gpu::BarrierOp::create(b, loc);
   flatState = flatten(state);
 }
@@ -2161,7 +2165,7 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
   descBase = load(descSlot, idx(0));
 
   // 2. Cumulative gates b_t, and the key factors exp(b_C - b_s) of the
-  // state update (vector gates: per feature, with K̃ and the decayed Kᵀ).
+  // state update (vector gates: per feature, with K̃).
   if (vector) {
     cumulateVectorGates();
     gpu::BarrierOp::create(b, loc);
@@ -2394,12 +2398,7 @@ void KernelEmitter::emitChunkWgmma(Value c0, SmallVector<Value> &state) {
   }
   // z ← exp(b_C) z + Σ_s exp(b_C - b_s) k_s (into the other row of zs).
   if (cfg.normalized && vector) {
-    updateNormalizer(
-        c0, rows,
-        [&](Value d) {
-          return exp(load(gb, {idx(C - 1), d}));
-        },
-        [&](Value s, Value d) { return vectorDecayedKey(s, d); });
+    updateNormalizerVector(c0, rows);
   } else if (cfg.normalized) {
     Value decayAll = scalarGates ? exp(load(gs, idx(C - 1))) : Value();
     updateNormalizer(
@@ -2575,24 +2574,6 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
       gs = carve({C}, f32);
       gf = carve({C}, f32);
     }
-    if (cfg.delta()) { // mma.sync tiles, as in the mma.sync kernel
-      am = carve({C, C + 1}, f32);
-      betas = carve({C}, f32);
-      tb = carve({C, cfg.ldC()}, cfg.elt);
-    }
-    descSlot = carve({1}, b.getI64Type());
-    Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, dyn);
-    base = arith::IndexCastOp::create(b, loc, b.getI64Type(), base);
-    base = arith::AndIOp::create(
-        b, loc,
-        arith::ShRUIOp::create(b, loc, base,
-                               arith::ConstantIntOp::create(b, loc, 4, 64)),
-        arith::ConstantIntOp::create(b, loc, 0x3FFF, 64));
-    // The chunk loop reloads the base from shared memory (published before
-    // the loop's first barrier): descriptors computed from a loop-invariant
-    // value would be hoisted out of the loop and pin ~60 registers.
-    ifThen(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, idx(0)),
-           [&] { store(base, descSlot, idx(0)); });
   } else {
     if (cfg.vectorGates())
       gb = carve({C, Dk}, f32); // first: 16-byte aligned rows
@@ -2612,11 +2593,26 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     }
     if (cfg.normalized)
       zs = carve({2, Dk}, f32);
-    if (cfg.delta()) {
-      am = carve({C, C + 1}, f32);
-      betas = carve({C}, f32);
-      tb = carve({C, cfg.ldC()}, cfg.elt); // 4-byte aligned: C is even
-    }
+  }
+  if (cfg.delta()) { // the same mma.sync tiles in both kernels
+    am = carve({C, C + 1}, f32);
+    betas = carve({C}, f32);
+    tb = carve({C, cfg.ldC()}, cfg.elt); // 4-byte aligned: C is even
+  }
+  if (cfg.wgmma) {
+    descSlot = carve({1}, b.getI64Type());
+    Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, dyn);
+    base = arith::IndexCastOp::create(b, loc, b.getI64Type(), base);
+    base = arith::AndIOp::create(
+        b, loc,
+        arith::ShRUIOp::create(b, loc, base,
+                               arith::ConstantIntOp::create(b, loc, 4, 64)),
+        arith::ConstantIntOp::create(b, loc, 0x3FFF, 64));
+    // The chunk loop reloads the base from shared memory (published before
+    // the loop's first barrier): descriptors computed from a loop-invariant
+    // value would be hoisted out of the loop and pin ~60 registers.
+    ifThen(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, idx(0)),
+           [&] { store(base, descSlot, idx(0)); });
   }
   if (cfg.normalized)
     initNormalizer();
