@@ -133,8 +133,9 @@ static std::string planKernel(const AttentionSpec &spec,
   form.normalized = spec.normalized;
   form.delta =
       spec.decay == DecayKind::Delta || spec.decay == DecayKind::GatedDelta;
-  form.rowScalars = form.delta || spec.decay == DecayKind::Scalar ||
-                    spec.decay == DecayKind::Constant;
+  form.tokenGates = spec.decay == DecayKind::Scalar ||
+                    spec.decay == DecayKind::Constant ||
+                    spec.decay == DecayKind::GatedDelta;
   // Width-changing maps run as a prepass writing q and k at width Dφ (the
   // plan pads it to a multiple of 16).
   int64_t keyDim = spec.keyDim;

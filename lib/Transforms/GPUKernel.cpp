@@ -252,7 +252,7 @@ std::string mlir::linattn::planGpuKernel(const PTXPipelineOptions &options,
          << 8 * warps << ") and divide the value dim " << dv;
       return msg;
     }
-    if (form.rowScalars && C > 32 * warps) {
+    if (form.rowScalars() && C > 32 * warps) {
       os << "chunk-size " << C << " needs at least " << C
          << " threads (warps >= " << C / 32
          << ") with scalar gates or beta, which are staged one chunk row "
@@ -2751,7 +2751,7 @@ LogicalResult LinAttnToGPUPass::configure(AttentionOp op, GpuConfig &cfg) {
   form.causal = cfg.causal;
   form.normalized = cfg.normalized;
   form.delta = cfg.delta();
-  form.rowScalars = (cfg.hasGates() && !cfg.vectorGates()) || cfg.delta();
+  form.tokenGates = cfg.hasGates() && !cfg.vectorGates();
   if (cfg.map)
     form.prepassMap = stringifyFeatureMapKind(cfg.map->kind).str();
   std::string error = planGpuKernel(

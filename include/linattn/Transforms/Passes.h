@@ -95,12 +95,14 @@ struct GpuKernelForm {
   /// Katharopoulos normalization: a normalizer z in shared memory.
   bool normalized = false;
   /// The (gated) delta rule: per-token beta, the WY/UT chunk form with
-  /// (I + A)^{-1} solved in shared memory (mma.sync only).
+  /// (I + A)^{-1} solved in shared memory.
   bool delta = false;
-  /// Per-row scalars staged one chunk row per thread: scalar or constant
-  /// gates, or the delta rule's beta (the mma.sync kernel then needs at
-  /// least as many threads as chunk rows).
-  bool rowScalars = false;
+  /// Per-token gates (scalar, constant, or the gated delta rule's).
+  bool tokenGates = false;
+  /// Per-row scalars staged one chunk row per thread: per-token gates or
+  /// the delta rule's beta (the mma.sync kernel then needs at least as many
+  /// threads as chunk rows).
+  bool rowScalars() const { return tokenGates || delta; }
   /// The width-changing feature map whose prepass writes q and k (empty:
   /// none). The key dim to plan for is then its width Dφ, which the
   /// prepass pads with zero features to a multiple of 16.
